@@ -1,0 +1,3 @@
+//! Content-Encoding decoding (stub).
+/// Decodes gzip/deflate bodies.
+pub struct ContentDecoder;

@@ -1,0 +1,3 @@
+//! Request head writer (stub).
+/// A request head.
+pub struct RequestHead;

@@ -1,0 +1,3 @@
+//! Response head (stub).
+/// A response head.
+pub struct ResponseHead;

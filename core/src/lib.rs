@@ -1,0 +1,37 @@
+//! # mpnet-core
+//!
+//! The sans-IO core of mpnet, the mini-program network API (`my.request`,
+//! `my.uploadFile`, `my.downloadFile`, `my.connectSocket`) in Rust.
+//!
+//! Nothing here opens a socket or a file, reads a clock, sleeps or draws
+//! random numbers (SPEC §2). Callers pass in the bytes they read and the
+//! current `Instant`; the core hands back bytes to write, events, results
+//! and the next deadline. The transports (`mpnet-blocking`, `mpnet-smol`)
+//! only move bytes and run timers.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`context`] | the app context: identity, referer, domain policy, security, limits (SPEC §3) |
+//! | [`target`] | one parsed, normalised URL: the host checked is the host connected to |
+//! | [`policy`] | the whitelist of origins, or allow-any |
+//! | [`js`] | JavaScript's number printing, `encodeURIComponent`, `JSON.stringify` |
+//! | [`request`] | `my.request` options, the JSON bridge, encoding, redirects, dataType (SPEC §4) |
+//! | [`http1`] | the HTTP/1.1 client exchange as a type-state machine |
+//! | [`error`] | the error type and the one table of mini-program codes |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod context;
+pub mod error;
+pub mod http1;
+pub mod js;
+pub mod limits;
+pub mod policy;
+pub mod request;
+pub mod target;
+
+pub use context::{AppContext, AppContextBuilder};
+pub use error::{Api, Error, ErrorKind, HttpErrorResponse};
+pub use limits::Limits;
+pub use policy::{DomainPolicy, OriginPattern};
+pub use target::{Host, Scheme, Target, UrlError};

@@ -1,0 +1,1 @@
+//! my.request (SPEC §4).
