@@ -1,1 +1,72 @@
-fn main() {}
+//! `mpnet`: the mini-program network API from a terminal (SPEC §9).
+//!
+//! Every subcommand takes its options as the JSON a mini-program passes
+//! (inline, `@FILE`, or `-` for stdin) and prints the success or error JSON
+//! the mini-program would see. Exit codes: 0 success, 1 the call failed (the
+//! error JSON is on stdout), 2 usage error (message on stderr).
+#![forbid(unsafe_code)]
+
+mod app;
+mod encode;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code for a usage error (SPEC §9).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a call that failed.
+pub const EXIT_FAILED: u8 = 1;
+
+/// The mini-program network API (my.request, my.uploadFile, my.downloadFile,
+/// my.connectSocket) from a terminal.
+#[derive(Debug, Parser)]
+#[command(name = "mpnet", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    flags: app::Flags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which transport runs the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Transport {
+    /// std::net and threads.
+    #[default]
+    Blocking,
+    /// async-io/smol futures.
+    Smol,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print exactly the request my.request would send, after every check a
+    /// real request makes (no network).
+    Encode {
+        /// The my.request options: JSON, @FILE, or - for stdin.
+        options: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match &cli.command {
+        Command::Encode { options } => encode::run(&cli.flags, options),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(usage) => {
+            eprintln!("mpnet: {usage}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

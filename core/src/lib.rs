@@ -17,20 +17,30 @@
 //! | [`js`] | JavaScript's number printing, `encodeURIComponent`, `JSON.stringify` |
 //! | [`request`] | `my.request` options, the JSON bridge, encoding, redirects, dataType (SPEC §4) |
 //! | [`http1`] | the HTTP/1.1 client exchange as a type-state machine |
+//! | [`headers`] | the request headers a call sends: checks, reserved names, referer |
+//! | [`bridge`] | the JSON bridge: JavaScript-shaped options in (SPEC §8) |
+//! | [`tls`] | rustls settings from the app context; TLS and I/O error classification |
+//! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds |
+//! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
 //! | [`error`] | the error type and the one table of mini-program codes |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod context;
 pub mod error;
+pub mod headers;
 pub mod http1;
 pub mod js;
 pub mod limits;
 pub mod policy;
+pub mod pool;
 pub mod request;
 pub mod target;
+pub mod tls;
+pub mod tunnel;
 
-pub use context::{AppContext, AppContextBuilder};
+pub use context::{AppContext, AppContextBuilder, ContextError, Proxy};
 pub use error::{Api, Error, ErrorKind, HttpErrorResponse};
 pub use limits::Limits;
 pub use policy::{DomainPolicy, OriginPattern};

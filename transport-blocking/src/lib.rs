@@ -1,2 +1,26 @@
-//! Blocking transport for mpnet: drives `mpnet-core` over `std::net` and rustls.
+//! # mpnet-blocking
+//!
+//! The blocking transport of mpnet: drives the sans-IO `mpnet-core` over
+//! `std::net` and rustls, with threads. For code with no async runtime.
+//!
+//! | module | job |
+//! |---|---|
+//! | `client` | [`Client`]: TLS settings, keep-alive pool, in-flight bound, pages |
+//! | `conn` | one connection: DNS, TCP, proxy tunnel, TLS, under the deadline |
+//! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
+//! | `request` | the `my.request` driver over the core's `RequestFlow` |
+//! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
+//! | `limit` | the first-come, first-served bound on requests in flight |
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cancel;
+mod client;
+mod conn;
+mod exchange;
+mod limit;
+mod request;
+mod task;
+
+pub use client::Client;
+pub use task::{Callbacks, PageId, RequestTask};

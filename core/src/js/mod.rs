@@ -7,9 +7,6 @@
 //! first position and takes the last value). Rust strings cannot hold lone
 //! surrogates, so every function here is infallible; the JSON bridge refuses
 //! lone surrogates before a value reaches this module.
-//!
-//! OWNER NOTE (remove when implemented): this module is being written by a
-//! helper; the signatures below are the contract the rest of core uses.
 
 pub mod json;
 pub mod number;

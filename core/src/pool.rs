@@ -1,0 +1,263 @@
+//! The keep-alive pool's decisions, with the connections as opaque values:
+//! which idle connection to reuse, when one has idled too long, how many to
+//! keep (SPEC §4 transports: keep-alive per origin, idle expiry, a bound).
+//! The transports own the sockets and a lock around this.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::target::{Host, Scheme, Target};
+
+/// Default time an idle connection is kept.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on idle connections per origin.
+pub const DEFAULT_MAX_IDLE_PER_ORIGIN: usize = 8;
+/// Default bound on idle connections in all.
+pub const DEFAULT_MAX_IDLE: usize = 64;
+
+/// Where a connection goes: scheme, host and port (and the proxy it runs
+/// through, if any). Connections are reused only for an equal key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    scheme: Scheme,
+    host: Host,
+    port: u16,
+    proxy: Option<(Host, u16)>,
+}
+
+impl PoolKey {
+    /// The key for a request to `target`, through `proxy` if given.
+    pub fn new(target: &Target, proxy: Option<&Target>) -> Self {
+        PoolKey {
+            scheme: target.scheme(),
+            host: target.host().clone(),
+            port: target.port(),
+            proxy: proxy.map(|p| (p.host().clone(), p.port())),
+        }
+    }
+}
+
+/// The pool's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// How long a connection may idle before it is dropped.
+    pub idle_timeout: Duration,
+    /// Most idle connections per key.
+    pub max_idle_per_origin: usize,
+    /// Most idle connections in all.
+    pub max_idle: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_idle_per_origin: DEFAULT_MAX_IDLE_PER_ORIGIN,
+            max_idle: DEFAULT_MAX_IDLE,
+        }
+    }
+}
+
+/// Idle connections by key; `C` is the transport's connection.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
+/// use mpnet_core::{Limits, Target};
+/// let t = Target::parse("https://a.example/", &Limits::default()).unwrap();
+/// let key = PoolKey::new(&t, None);
+/// let mut pool = Pool::new(PoolConfig::default());
+/// let now = Instant::now();
+/// pool.put(key.clone(), "conn", now);
+/// assert_eq!(pool.take(&key, now + Duration::from_secs(1)), Some("conn"));
+/// assert_eq!(pool.take(&key, now), None);
+/// ```
+#[derive(Debug)]
+pub struct Pool<C> {
+    config: PoolConfig,
+    idle: HashMap<PoolKey, VecDeque<(C, Instant)>>,
+    count: usize,
+}
+
+impl<C> Pool<C> {
+    /// An empty pool.
+    pub fn new(config: PoolConfig) -> Self {
+        Pool {
+            config,
+            idle: HashMap::new(),
+            count: 0,
+        }
+    }
+
+    /// The most recently returned live connection for `key`, if any;
+    /// connections idle past the timeout are dropped on the way.
+    pub fn take(&mut self, key: &PoolKey, now: Instant) -> Option<C> {
+        let timeout = self.config.idle_timeout;
+        let queue = self.idle.get_mut(key)?;
+        let mut found = None;
+        while let Some((conn, since)) = queue.pop_back() {
+            self.count -= 1;
+            if now.saturating_duration_since(since) < timeout {
+                found = Some(conn);
+                break;
+            }
+        }
+        if queue.is_empty() {
+            self.idle.remove(key);
+        }
+        found
+    }
+
+    /// Returns a connection for reuse. The oldest idle connections go first
+    /// when a bound is reached.
+    pub fn put(&mut self, key: PoolKey, conn: C, now: Instant) {
+        if self.config.max_idle_per_origin == 0 || self.config.max_idle == 0 {
+            return;
+        }
+        let queue = self.idle.entry(key).or_default();
+        if queue.len() >= self.config.max_idle_per_origin {
+            queue.pop_front();
+            self.count -= 1;
+        }
+        queue.push_back((conn, now));
+        self.count += 1;
+        while self.count > self.config.max_idle {
+            self.evict_oldest();
+        }
+    }
+
+    /// Drops every connection idle past the timeout at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let timeout = self.config.idle_timeout;
+        let mut dropped = 0;
+        self.idle.retain(|_, queue| {
+            let before = queue.len();
+            queue.retain(|(_, since)| now.saturating_duration_since(*since) < timeout);
+            dropped += before - queue.len();
+            !queue.is_empty()
+        });
+        self.count -= dropped;
+    }
+
+    /// When the next idle connection expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.idle
+            .values()
+            .filter_map(|q| {
+                q.front()
+                    .map(|(_, since)| *since + self.config.idle_timeout)
+            })
+            .min()
+    }
+
+    /// How many connections are idle.
+    pub fn idle_count(&self) -> usize {
+        self.count
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .idle
+            .iter()
+            .filter_map(|(k, q)| q.front().map(|(_, since)| (k.clone(), *since)))
+            .min_by_key(|(_, since)| *since);
+        if let Some((key, _)) = oldest {
+            if let Some(queue) = self.idle.get_mut(&key) {
+                queue.pop_front();
+                self.count -= 1;
+                if queue.is_empty() {
+                    self.idle.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a request that failed on a reused connection before any response
+/// byte arrived may be sent again on a fresh one: only once, and only for
+/// idempotent methods (GET, PUT, DELETE).
+pub fn may_retry_on_fresh(method: crate::request::Method, reused: bool, attempt: u32) -> bool {
+    reused && attempt == 0 && method != crate::request::Method::Post
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    fn key(url: &str) -> PoolKey {
+        PoolKey::new(&Target::parse(url, &Limits::default()).unwrap(), None)
+    }
+
+    #[test]
+    fn reuse_is_per_origin() {
+        let mut pool = Pool::new(PoolConfig::default());
+        let now = Instant::now();
+        pool.put(key("https://a.example/x"), 1, now);
+        assert_eq!(pool.take(&key("https://a.example:8443/"), now), None);
+        assert_eq!(pool.take(&key("https://b.example/"), now), None);
+        assert_eq!(pool.take(&key("https://a.example/y?z"), now), Some(1));
+    }
+
+    #[test]
+    fn idle_connections_expire() {
+        let config = PoolConfig {
+            idle_timeout: Duration::from_secs(5),
+            ..PoolConfig::default()
+        };
+        let mut pool = Pool::new(config);
+        let t0 = Instant::now();
+        pool.put(key("https://a.example/"), 1, t0);
+        pool.put(key("https://b.example/"), 2, t0 + Duration::from_secs(3));
+        assert_eq!(pool.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+        pool.handle_timeout(t0 + Duration::from_secs(6));
+        assert_eq!(pool.idle_count(), 1);
+        assert_eq!(
+            pool.take(&key("https://a.example/"), t0 + Duration::from_secs(6)),
+            None
+        );
+        assert_eq!(
+            pool.take(&key("https://b.example/"), t0 + Duration::from_secs(9)),
+            None
+        );
+    }
+
+    #[test]
+    fn bounds_evict_the_oldest() {
+        let config = PoolConfig {
+            max_idle_per_origin: 2,
+            max_idle: 3,
+            ..PoolConfig::default()
+        };
+        let mut pool = Pool::new(config);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            pool.put(key("https://a.example/"), i, t0 + Duration::from_millis(i));
+        }
+        assert_eq!(pool.idle_count(), 2);
+        pool.put(
+            key("https://b.example/"),
+            10,
+            t0 + Duration::from_millis(10),
+        );
+        pool.put(
+            key("https://c.example/"),
+            20,
+            t0 + Duration::from_millis(20),
+        );
+        assert_eq!(pool.idle_count(), 3);
+        // The oldest (a's connection 1) went first.
+        let now = t0 + Duration::from_millis(30);
+        assert_eq!(pool.take(&key("https://a.example/"), now), Some(2));
+        assert_eq!(pool.take(&key("https://a.example/"), now), None);
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_retried_once() {
+        use crate::request::Method;
+        assert!(may_retry_on_fresh(Method::Get, true, 0));
+        assert!(!may_retry_on_fresh(Method::Get, true, 1));
+        assert!(!may_retry_on_fresh(Method::Get, false, 0));
+        assert!(!may_retry_on_fresh(Method::Post, true, 0));
+    }
+}

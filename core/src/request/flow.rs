@@ -1,0 +1,168 @@
+//! One whole `my.request`, across redirects, as data (SPEC §4).
+//!
+//! ```text
+//!  RequestFlow::new(ctx, opts, now) ── checks and encodes (errors 2, 11, 15)
+//!        │
+//!        ▼
+//!  ┌─► request() / exchange() ── the transport connects to target(),
+//!  │     writes the head and body, reads the response head
+//!  │        │
+//!  │   on_head(ctx, head) ──► Step::Redirect ──┐ (the transport discards the
+//!  │        │                                  │  body, or closes when
+//!  │        ▼                                  │  Step says so)
+//!  │   Step::ReadBody(collector) ── body in ───┼─► finish(head, body)
+//!  └───────────────────────────────────────────┘      → Response or Error
+//! ```
+//!
+//! The deadline covers the whole call, DNS to last byte (SPEC §4 `timeout`):
+//! the transport asks [`RequestFlow::poll_timeout`] for it and reports it
+//! with [`RequestFlow::handle_timeout`].
+
+use std::time::Instant;
+
+use super::options::{DataType, RequestOptions};
+use super::prepare::PreparedRequest;
+use super::response::{classify, BodyCollector, Response};
+use crate::http1::ResponseHead;
+use crate::{Api, AppContext, Error, ErrorKind};
+
+/// The statuses that redirect (SPEC §4).
+const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// Bodies of redirect responses up to this size are read and discarded so
+/// the connection can be reused; larger or unknown ones close it.
+pub const REDIRECT_DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// What the transport does after a response head.
+#[derive(Debug)]
+pub enum Step {
+    /// Follow a redirect: discard this response's body (read it to the end
+    /// when `drain` is true, else close the connection), then send
+    /// [`RequestFlow::request`] again.
+    Redirect {
+        /// Whether the body is small enough to read and discard.
+        drain: bool,
+    },
+    /// Read the body into the collector, then call [`RequestFlow::finish`].
+    ReadBody(BodyCollector),
+}
+
+/// A `my.request` in progress. See the module docs.
+#[derive(Debug)]
+pub struct RequestFlow {
+    current: PreparedRequest,
+    data_type: DataType,
+    deadline: Instant,
+    timeout_ms: u128,
+    redirects: u32,
+}
+
+impl RequestFlow {
+    /// Checks and encodes `opts`; the deadline is `now + opts.timeout`.
+    pub fn new(ctx: &AppContext, opts: &RequestOptions, now: Instant) -> Result<Self, Error> {
+        let current = PreparedRequest::new(ctx, opts)?;
+        Ok(RequestFlow {
+            current,
+            data_type: opts.data_type,
+            deadline: now + opts.timeout,
+            timeout_ms: opts.timeout.as_millis(),
+            redirects: 0,
+        })
+    }
+
+    /// The request to send now (changes after a redirect).
+    pub fn request(&self) -> &PreparedRequest {
+        &self.current
+    }
+
+    /// How many redirects have been followed.
+    pub fn redirects(&self) -> u32 {
+        self.redirects
+    }
+
+    /// When the whole call times out.
+    pub fn poll_timeout(&self) -> Instant {
+        self.deadline
+    }
+
+    /// `Err` (error 13) once `now` has reached the deadline.
+    pub fn handle_timeout(&self, now: Instant) -> Result<(), Error> {
+        if now >= self.deadline {
+            Err(self.timeout_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error for this call's timeout.
+    pub fn timeout_error(&self) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("request timed out after {} ms", self.timeout_ms),
+        )
+    }
+
+    /// Decides what follows a final response head: a redirect (checked
+    /// against the domain policy and HTTPS rule, error 11; more than
+    /// `max_redirects` is error 19) or reading the body.
+    pub fn on_head(&mut self, ctx: &AppContext, head: &ResponseHead) -> Result<Step, Error> {
+        let location = head
+            .header("location")
+            .filter(|_| REDIRECT_STATUSES.contains(&head.status));
+        let Some(location) = location else {
+            return Ok(Step::ReadBody(BodyCollector::new(
+                head,
+                ctx.limits().max_body_bytes,
+            )?));
+        };
+        let max = ctx.limits().max_redirects;
+        if self.redirects >= max {
+            return Err(Error::new(
+                ErrorKind::TooManyRedirects,
+                format!("more than {max} redirects"),
+            ));
+        }
+        let location = std::str::from_utf8(location)
+            .map_err(|_| Error::new(ErrorKind::Protocol, "redirect Location is not valid UTF-8"))?;
+        let next = self
+            .current
+            .target()
+            .join(location, ctx.limits())
+            .map_err(|e| {
+                // A hop that is not HTTPS is refused like any other (SPEC §4: 11).
+                let kind = match e {
+                    crate::UrlError::UnsupportedScheme(_) => ErrorKind::NotAllowed,
+                    _ => ErrorKind::Protocol,
+                };
+                Error::new(
+                    kind,
+                    format!("redirect to an invalid Location {location:?}: {e}"),
+                )
+            })?;
+        ctx.check_target(&next, Api::Request).map_err(|e| {
+            // Every refused hop is error 11 (SPEC §4).
+            Error::new(
+                ErrorKind::NotAllowed,
+                format!("redirect refused: {}", e.message()),
+            )
+        })?;
+        self.current = self.current.redirected(head.status, next);
+        self.redirects += 1;
+        let drain = is_small_body(head);
+        Ok(Step::Redirect { drain })
+    }
+
+    /// The result of the call from the final head and its whole decoded
+    /// body (SPEC §4 success and HTTP errors).
+    pub fn finish(&self, head: &ResponseHead, body: Vec<u8>) -> Result<Response, Error> {
+        classify(head, body, self.data_type)
+    }
+}
+
+/// Whether a redirect's body is known to be small enough to drain.
+fn is_small_body(head: &ResponseHead) -> bool {
+    head.header("content-length")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n <= REDIRECT_DRAIN_LIMIT)
+}

@@ -1,0 +1,225 @@
+//! From options to the exact request that goes on the wire (SPEC §4): URL
+//! checks, domain policy, headers, and the encoding of `data`.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_TYPE};
+use http::HeaderMap;
+
+use super::options::{Data, Method, RequestOptions};
+use crate::http1::{Exchange, RequestHead};
+use crate::target::Target;
+use crate::{headers, js, Api, AppContext, Error, Limits};
+
+/// The default `Accept-Encoding` (SPEC §4: gzip and deflate are decoded).
+pub const DEFAULT_ACCEPT_ENCODING: &str = "gzip, deflate";
+
+/// One request ready to send: method, where, headers and body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRequest {
+    method: Method,
+    target: Target,
+    request_target: String,
+    host: String,
+    headers: HeaderMap,
+    body: Bytes,
+    send_length: bool,
+}
+
+impl PreparedRequest {
+    /// Checks `opts` in `ctx` and encodes them, in this order: the URL
+    /// (2), the scheme and domain policy (11), the headers (2), the data, and
+    /// the final query's percent-encoding (15).
+    pub fn new(ctx: &AppContext, opts: &RequestOptions) -> Result<Self, Error> {
+        let mut target = Target::parse(&opts.url, ctx.limits())?;
+        ctx.check_target(&target, Api::Request)?;
+        let mut headers = headers::build(ctx, &opts.headers, Some("application/json"))?;
+        if !headers.contains_key(ACCEPT_ENCODING) {
+            headers.insert(
+                ACCEPT_ENCODING,
+                HeaderValue::from_static(DEFAULT_ACCEPT_ENCODING),
+            );
+        }
+        let body = match (opts.method, &opts.data) {
+            (_, None) => Bytes::new(),
+            (Method::Get, Some(data)) => {
+                target.append_query(&query_text(data)?);
+                Bytes::new()
+            }
+            (_, Some(data)) => {
+                let form = headers
+                    .get(CONTENT_TYPE)
+                    .is_some_and(headers::is_form_urlencoded);
+                body_bytes(data, form)
+            }
+        };
+        target.check_query()?;
+        let send_length = matches!(opts.method, Method::Post | Method::Put) || !body.is_empty();
+        Ok(Self::assemble(
+            opts.method,
+            target,
+            headers,
+            body,
+            send_length,
+        ))
+    }
+
+    fn assemble(
+        method: Method,
+        target: Target,
+        headers: HeaderMap,
+        body: Bytes,
+        send_length: bool,
+    ) -> Self {
+        PreparedRequest {
+            method,
+            request_target: target.request_target(),
+            host: target.host_header(),
+            target,
+            headers,
+            body,
+            send_length,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+    /// Where the request goes.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+    /// The headers (without `host` and `content-length`, which the head
+    /// writer adds).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    /// The body bytes.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The head of this request for the HTTP/1.1 exchange.
+    pub fn head<'a>(&'a self, method: &'a http::Method) -> RequestHead<'a> {
+        RequestHead {
+            method,
+            target: &self.request_target,
+            host: &self.host,
+            headers: &self.headers,
+            body_len: self.send_length.then_some(self.body.len() as u64),
+        }
+    }
+
+    /// Starts the HTTP/1.1 exchange for this request.
+    pub fn exchange(&self, limits: &Limits) -> Exchange<crate::http1::state::SendRequest> {
+        let method = self.method.to_http();
+        Exchange::new(&self.head(&method), limits)
+    }
+
+    /// The request for the next hop of a redirect (SPEC §4): 303, and 301/302
+    /// after a POST, become GET without a body; 307/308 keep method and
+    /// body. `Authorization` and `Cookie` are dropped when the origin changes.
+    pub fn redirected(&self, status: u16, next: Target) -> PreparedRequest {
+        let to_get = status == 303 || (matches!(status, 301 | 302) && self.method == Method::Post);
+        let mut headers = self.headers.clone();
+        let same_origin = next.scheme() == self.target.scheme()
+            && next.host() == self.target.host()
+            && next.port() == self.target.port();
+        if !same_origin {
+            headers.remove(http::header::AUTHORIZATION);
+            headers.remove(http::header::COOKIE);
+        }
+        if to_get {
+            headers.remove(CONTENT_TYPE);
+            Self::assemble(Method::Get, next, headers, Bytes::new(), false)
+        } else {
+            Self::assemble(
+                self.method,
+                next,
+                headers,
+                self.body.clone(),
+                self.send_length,
+            )
+        }
+    }
+}
+
+/// The text `data` adds to a GET's query (SPEC §4).
+fn query_text(data: &Data) -> Result<String, Error> {
+    match data {
+        Data::Json(v) => Ok(js::to_query_string(v)),
+        Data::Text(s) => Ok(s.clone()),
+        Data::Bytes(_) => Err(Error::invalid(
+            "binary data cannot be sent with GET: use POST or PUT",
+        )),
+    }
+}
+
+/// The body `data` becomes for POST/PUT/DELETE (SPEC §4).
+fn body_bytes(data: &Data, form: bool) -> Bytes {
+    match data {
+        Data::Json(v) if form => Bytes::from(js::to_query_string(v)),
+        Data::Json(v) => {
+            let mut out = String::new();
+            js::stringify(v, &mut out);
+            Bytes::from(out)
+        }
+        Data::Text(s) => Bytes::from(s.clone()),
+        Data::Bytes(b) => b.clone(),
+    }
+}
+
+/// What a request puts on the wire, as `mpnet encode` prints it (SPEC §9):
+/// read back from the very head bytes the exchange would write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WireView {
+    /// The method.
+    pub method: String,
+    /// The full URL requested (fragment dropped, data appended).
+    pub url: String,
+    /// Every header line of the head, in order, including `host` and
+    /// `content-length`.
+    #[serde(serialize_with = "serialize_pairs")]
+    pub headers: Vec<(String, String)>,
+    /// The body, base64.
+    pub body: String,
+}
+
+fn serialize_pairs<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&crate::error::HeaderObject(pairs), s)
+}
+
+impl PreparedRequest {
+    /// The request as it goes on the wire; see [`WireView`].
+    pub fn wire_view(&self, limits: &Limits) -> WireView {
+        use base64::Engine as _;
+        let exchange = self.exchange(limits);
+        let mut slots = vec![httparse::EMPTY_HEADER; self.headers.len() + 8];
+        let mut req = httparse::Request::new(&mut slots);
+        let mut headers = Vec::new();
+        // The head was written by our own writer from checked parts, so it
+        // always parses; should it not, the view shows no headers rather
+        // than panicking.
+        if let Ok(httparse::Status::Complete(_)) = req.parse(exchange.head()) {
+            headers = req
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+        }
+        WireView {
+            method: self.method.as_str().to_string(),
+            url: self.target.to_string(),
+            headers,
+            body: base64::engine::general_purpose::STANDARD.encode(&self.body),
+        }
+    }
+}

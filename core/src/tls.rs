@@ -1,0 +1,98 @@
+//! TLS settings and TLS error classification, shared by every transport.
+//!
+//! rustls is itself sans-IO, so the trust decisions of SPEC §3 (web PKI roots
+//! plus the app's extra CAs; nothing disables verification) are made here
+//! once. Transports only wrap their sockets with the connection this gives.
+
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::context::ContextError;
+use crate::target::{Host, Target};
+use crate::{AppContext, Error, ErrorKind};
+
+/// The rustls client settings for `ctx`: web PKI roots (unless the host
+/// turned them off) plus its extra CAs, ALPN `http/1.1`, session resumption
+/// on. Build once per client and share.
+pub fn client_config(ctx: &AppContext) -> Result<Arc<ClientConfig>, ContextError> {
+    let mut roots = RootCertStore::empty();
+    if ctx.use_web_pki_roots() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for der in ctx.extra_roots_der() {
+        roots
+            .add(CertificateDer::from(der.clone()))
+            .map_err(|e| ContextError(format!("extra CA certificate refused: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ContextError(format!("TLS settings: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The same settings with ALPN for WebSocket (no ALPN: servers must answer
+/// HTTP/1.1 for the upgrade).
+pub fn websocket_config(http: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = (**http).clone();
+    config.alpn_protocols.clear();
+    Arc::new(config)
+}
+
+/// The TLS server name (SNI and certificate check) for `target`: its
+/// normalised host, the same one the policy checked.
+pub fn server_name(target: &Target) -> Result<ServerName<'static>, Error> {
+    match target.host() {
+        Host::Ipv4(a) => Ok(ServerName::IpAddress(std::net::IpAddr::V4(*a).into())),
+        Host::Ipv6(a) => Ok(ServerName::IpAddress(std::net::IpAddr::V6(*a).into())),
+        Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("{d:?} is not a valid TLS server name"),
+            )
+        }),
+    }
+}
+
+/// The error for a failed TLS handshake or record (SPEC §4: 19, §7: 7).
+pub fn tls_error(e: &rustls::Error) -> Error {
+    let what = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            rustls::CertificateError::UnknownIssuer => {
+                "certificate not trusted (unknown issuer)".to_string()
+            }
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+                "certificate expired".to_string()
+            }
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => {
+                "certificate is for another host".to_string()
+            }
+            other => format!("invalid certificate: {other:?}"),
+        },
+        other => other.to_string(),
+    };
+    Error::new(ErrorKind::Tls, format!("TLS failed: {what}"))
+}
+
+/// Classifies an I/O error from a connection: a TLS error carried inside
+/// (rustls reports through `io::Error`) is [`ErrorKind::Tls`], a timeout is
+/// [`ErrorKind::Timeout`], everything else [`ErrorKind::Network`].
+pub fn io_error(e: &std::io::Error, doing: &str) -> Error {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return tls_error(tls);
+    }
+    let kind = match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+        _ => ErrorKind::Network,
+    };
+    Error::new(kind, format!("{doing}: {e}"))
+}

@@ -1,0 +1,226 @@
+//! `my.request` options → the request on the wire (SPEC §3, §4), through the
+//! JSON bridge, as `mpnet encode` sees it.
+
+use mpnet_core::bridge::{self, BridgeError};
+use mpnet_core::request::{PreparedRequest, WireView};
+use mpnet_core::{Api, AppContext};
+
+fn ctx_any() -> AppContext {
+    AppContext::builder("2021001", "1.2.3")
+        .allow_any_origin()
+        .user_agent(None)
+        .build()
+        .unwrap()
+}
+
+fn ctx_whitelist(entries: &[&str]) -> AppContext {
+    AppContext::builder("2021001", "1.2.3")
+        .whitelist(entries)
+        .unwrap()
+        .user_agent(None)
+        .build()
+        .unwrap()
+}
+
+fn encode_in(ctx: &AppContext, json: &str) -> Result<WireView, u32> {
+    let opts = match bridge::request_options(json) {
+        Ok(o) => o,
+        Err(BridgeError::Options(e)) => return Err(e.code(Api::Request)),
+        Err(BridgeError::Syntax(m)) => panic!("syntax error in test input: {m}"),
+    };
+    PreparedRequest::new(ctx, &opts)
+        .map(|p| p.wire_view(ctx.limits()))
+        .map_err(|e| e.code(Api::Request))
+}
+
+fn encode(json: &str) -> Result<WireView, u32> {
+    encode_in(&ctx_any(), json)
+}
+
+fn body(view: &WireView) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&view.body)
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+fn header<'a>(view: &'a WireView, name: &str) -> Option<&'a str> {
+    view.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn seed_post_example_is_json_with_default_headers() {
+    let v = encode(
+        r#"{"url":"https://httpbin.org/post","method":"POST","data":{"from":"支付宝","production":"AlipayJSAPI"},"dataType":"json"}"#,
+    )
+    .unwrap();
+    assert_eq!(v.method, "POST");
+    assert_eq!(v.url, "https://httpbin.org/post");
+    assert_eq!(body(&v), r#"{"from":"支付宝","production":"AlipayJSAPI"}"#);
+    assert_eq!(header(&v, "content-type"), Some("application/json"));
+    assert_eq!(header(&v, "host"), Some("httpbin.org"));
+    assert_eq!(
+        header(&v, "content-length"),
+        Some(body(&v).len().to_string().as_str())
+    );
+    assert_eq!(
+        header(&v, "referer"),
+        Some("https://urlhost/2021001/1.2.3/page-frame.html")
+    );
+    assert_eq!(header(&v, "accept-encoding"), Some("gzip, deflate"));
+}
+
+#[test]
+fn get_data_goes_into_the_query_in_js_property_order() {
+    let v = encode(r#"{"url":"https://a.example/p?x=1#frag","data":{"b":"a b","2":true,"1":null,"n":1.0,"o":{"k":[1,"é"]}}}"#)
+        .unwrap();
+    assert_eq!(
+        v.url,
+        "https://a.example/p?x=1&1=null&2=true&b=a%20b&n=1&o=%7B%22k%22%3A%5B1%2C%22%C3%A9%22%5D%7D"
+    );
+    assert_eq!(v.body, "");
+    assert_eq!(header(&v, "content-length"), None);
+}
+
+#[test]
+fn get_without_query_uses_question_mark_and_empty_data_appends_nothing() {
+    assert_eq!(
+        encode(r#"{"url":"https://a.example/p","data":{"k":"v"}}"#)
+            .unwrap()
+            .url,
+        "https://a.example/p?k=v"
+    );
+    for data in ["{}", "\"\"", "[]"] {
+        let json = format!(r#"{{"url":"https://a.example/p","data":{data}}}"#);
+        assert_eq!(encode(&json).unwrap().url, "https://a.example/p", "{data}");
+    }
+}
+
+#[test]
+fn get_string_data_is_appended_as_written() {
+    let v = encode(r#"{"url":"https://a.example/p?x='1'","data":"y='2'&z=%20"}"#).unwrap();
+    assert_eq!(v.url, "https://a.example/p?x='1'&y='2'&z=%20");
+}
+
+#[test]
+fn form_content_type_makes_a_query_string_body() {
+    let v = encode(
+        r#"{"url":"https://a.example/f","method":"put","headers":{"Content-Type":"Application/X-WWW-Form-Urlencoded; charset=UTF-8"},"data":{"a":"1 2","b":[1,2]}}"#,
+    )
+    .unwrap();
+    assert_eq!(v.method, "PUT");
+    assert_eq!(body(&v), "a=1%202&b=%5B1%2C2%5D");
+}
+
+#[test]
+fn other_content_types_get_json_bodies_and_strings_as_is() {
+    let v = encode(r#"{"url":"https://a.example/f","method":"DELETE","headers":{"content-type":"text/plain"},"data":{"z":1e21,"a":5e-7}}"#)
+        .unwrap();
+    assert_eq!(body(&v), r#"{"z":1e+21,"a":5e-7}"#);
+    let v = encode(r#"{"url":"https://a.example/f","method":"POST","data":"raw text"}"#).unwrap();
+    assert_eq!(body(&v), "raw text");
+}
+
+#[test]
+fn binary_data_is_sent_as_is() {
+    let v =
+        encode(r#"{"url":"https://a.example/f","method":"POST","data":"AAH/","isBuffer":true}"#)
+            .unwrap();
+    assert_eq!(v.body, "AAH/");
+    assert_eq!(header(&v, "content-length"), Some("3"));
+}
+
+#[test]
+fn post_without_data_has_zero_length() {
+    let v = encode(r#"{"url":"https://a.example/f","method":"POST"}"#).unwrap();
+    assert_eq!(header(&v, "content-length"), Some("0"));
+}
+
+#[test]
+fn caller_referer_and_reserved_headers_never_reach_the_wire() {
+    let v = encode(
+        r#"{"url":"https://a.example/","headers":{"Referer":"https://evil/","HOST":"evil","Connection":"close","Content-Length":"99","X-A":"1"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        header(&v, "referer"),
+        Some("https://urlhost/2021001/1.2.3/page-frame.html")
+    );
+    assert_eq!(header(&v, "host"), Some("a.example"));
+    assert_eq!(header(&v, "connection"), None);
+    assert_eq!(header(&v, "content-length"), None);
+    assert_eq!(header(&v, "x-a"), Some("1"));
+    assert_eq!(v.headers.iter().filter(|(k, _)| k == "host").count(), 1);
+}
+
+#[test]
+fn error_2_cases() {
+    for json in [
+        r#"{"url":""}"#,
+        r#"{"url":"not a url"}"#,
+        r#"{"url":"https://a.example/","headers":{"x":"a\r\nb: c"}}"#,
+        r#"{"url":"https://a.example/","headers":{"bad name":"v"}}"#,
+        r#"{"url":"https://a.example/","method":"HEAD"}"#,
+        r#"{"url":"https://a.example/","data":"AA==","isBuffer":true}"#,
+        r#"{"url":"https://user:pw@a.example/"}"#,
+        r#"{"url":"https://a.example/\r\nx"}"#,
+    ] {
+        assert_eq!(encode(json).err(), Some(2), "{json}");
+    }
+    let long = format!(r#"{{"url":"https://a.example/{}"}}"#, "a".repeat(9000));
+    assert_eq!(encode(&long).err(), Some(2));
+}
+
+#[test]
+fn error_11_cases() {
+    let ctx = ctx_whitelist(&["https://api.example.com", "https://*.cdn.example"]);
+    for url in [
+        "http://api.example.com/",
+        "ftp://api.example.com/",
+        "https://api.example.com:443/",
+        "https://api.example.com:8443/",
+        "https://evil.example/",
+        "https://cdn.example/",
+        "https://api.example.com.evil.example/",
+    ] {
+        let json = format!(r#"{{"url":"{url}"}}"#);
+        assert_eq!(encode_in(&ctx, &json).err(), Some(11), "{url}");
+    }
+    for url in [
+        "https://API.example.com./x",
+        "https://a.cdn.example/",
+        "https://a.b.cdn.example/",
+    ] {
+        let json = format!(r#"{{"url":"{url}"}}"#);
+        assert!(encode_in(&ctx, &json).is_ok(), "{url}");
+    }
+    // Plain http is refused even with allow-any, unless the loopback switch is on.
+    assert_eq!(
+        encode(r#"{"url":"http://127.0.0.1:8080/"}"#).err(),
+        Some(11)
+    );
+}
+
+#[test]
+fn error_15_malformed_percent_encoding() {
+    for json in [
+        r#"{"url":"https://a.example/?q=%E4%B8"}"#,
+        r#"{"url":"https://a.example/?q=%zz"}"#,
+        r#"{"url":"https://a.example/","data":"q=%"}"#,
+    ] {
+        assert_eq!(encode(json).err(), Some(15), "{json}");
+    }
+    assert!(encode(r#"{"url":"https://a.example/?q=%E4%B8%AD"}"#).is_ok());
+}
+
+#[test]
+fn lone_surrogate_in_data_is_error_2() {
+    assert_eq!(
+        encode(r#"{"url":"https://a.example/","data":{"k":"\ud800"}}"#).err(),
+        Some(2)
+    );
+}

@@ -1,0 +1,188 @@
+//! The client: one per app context. It owns the TLS settings, the
+//! keep-alive pool, the bound on requests in flight and the page registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
+use mpnet_core::request::{RequestOptions, Response};
+use mpnet_core::{tls, AppContext, ContextError, Error};
+use rustls::ClientConfig;
+
+use crate::cancel::Cancel;
+use crate::conn::Conn;
+use crate::limit::Limiter;
+use crate::task::{Callbacks, PageId, RequestTask, TaskShared};
+
+/// A blocking mpnet client for one app. Cheap to clone; clones share the
+/// pool and limits.
+///
+/// ```no_run
+/// use mpnet_blocking::Client;
+/// use mpnet_core::request::{Method, RequestOptions};
+/// use mpnet_core::AppContext;
+///
+/// let ctx = AppContext::builder("2021000000000000", "1.0.0")
+///     .whitelist(["https://httpbin.org"]).unwrap()
+///     .build().unwrap();
+/// let client = Client::new(ctx).unwrap();
+/// let res = client.request(
+///     RequestOptions::new("https://httpbin.org/post")
+///         .method(Method::Post)
+///         .json(serde_json::json!({"from": "支付宝", "production": "AlipayJSAPI"})),
+/// );
+/// match res {
+///     Ok(r) => println!("{} {:?}", r.status, r.data),
+///     Err(e) => println!("error {}: {e}", e.code(mpnet_core::Api::Request)),
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) ctx: AppContext,
+    pub(crate) tls: Arc<ClientConfig>,
+    pool: Mutex<Pool<Conn>>,
+    pub(crate) limiter: Limiter,
+    pages: Mutex<HashMap<PageId, Vec<Weak<TaskShared>>>>,
+}
+
+impl std::fmt::Debug for ClientInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientInner")
+            .field("app_id", &self.ctx.app_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientInner {
+    pub(crate) fn take_pooled(&self, key: &PoolKey) -> Option<Conn> {
+        let now = Instant::now();
+        loop {
+            let conn = self.lock_pool().take(key, now)?;
+            let mut conn = conn;
+            if !conn.is_stale() {
+                return Some(conn);
+            }
+            conn.close();
+        }
+    }
+
+    pub(crate) fn put_pooled(&self, conn: Conn) {
+        let key = conn.key.clone();
+        self.lock_pool().put(key, conn, Instant::now());
+    }
+
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, Pool<Conn>> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Client {
+    /// A client for `ctx` with the default pool settings.
+    pub fn new(ctx: AppContext) -> Result<Client, ContextError> {
+        Client::with_pool(ctx, PoolConfig::default())
+    }
+
+    /// A client for `ctx` with these pool settings.
+    pub fn with_pool(ctx: AppContext, pool: PoolConfig) -> Result<Client, ContextError> {
+        let tls = tls::client_config(&ctx)?;
+        let limiter = Limiter::new(ctx.max_in_flight());
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                ctx,
+                tls,
+                pool: Mutex::new(Pool::new(pool)),
+                limiter,
+                pages: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The app context.
+    pub fn context(&self) -> &AppContext {
+        &self.inner.ctx
+    }
+
+    /// Runs `my.request` and waits for its result (SPEC §4). Waits for a
+    /// free slot first when the app's bound on requests in flight is reached.
+    pub fn request(&self, opts: RequestOptions) -> Result<Response, Error> {
+        let cancel = Cancel::default();
+        let _permit = self.inner.limiter.acquire();
+        crate::request::run(&self.inner, &opts, &cancel)
+    }
+
+    /// Starts `my.request` in the mini-program style: returns at once with a
+    /// [`RequestTask`]; `success` or `fail`, then `complete`, run exactly
+    /// once on a worker thread (or on the thread that aborts).
+    pub fn spawn_request(&self, opts: RequestOptions, callbacks: Callbacks) -> RequestTask {
+        self.spawn_on_page(None, opts, callbacks)
+    }
+
+    /// As [`spawn_request`](Self::spawn_request), tied to `page`: when the
+    /// host calls [`page_gone`](Self::page_gone), the request fails with 1.
+    pub fn spawn_request_on_page(
+        &self,
+        page: PageId,
+        opts: RequestOptions,
+        callbacks: Callbacks,
+    ) -> RequestTask {
+        self.spawn_on_page(Some(page), opts, callbacks)
+    }
+
+    fn spawn_on_page(
+        &self,
+        page: Option<PageId>,
+        opts: RequestOptions,
+        callbacks: Callbacks,
+    ) -> RequestTask {
+        let shared = Arc::new(TaskShared::new(callbacks));
+        if let Some(page) = page {
+            let mut pages = self.inner.pages.lock().unwrap_or_else(|p| p.into_inner());
+            let list = pages.entry(page).or_default();
+            list.retain(|w| w.strong_count() > 0);
+            list.push(Arc::downgrade(&shared));
+        }
+        let worker = shared.clone();
+        let inner = self.inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mpnet-request".into())
+            .spawn(move || {
+                let permit = inner.limiter.acquire();
+                if worker.is_finished() {
+                    return;
+                }
+                let result = crate::request::run(&inner, &opts, worker.cancel());
+                drop(permit);
+                worker.finish(result);
+            });
+        if let Err(e) = spawned {
+            shared.finish(Err(Error::new(
+                mpnet_core::ErrorKind::Unknown,
+                format!("could not start a worker thread: {e}"),
+            )));
+        }
+        RequestTask::new(shared)
+    }
+
+    /// The host says `page` is gone: its unfinished requests fail with
+    /// error 1 (SPEC §3 pages).
+    pub fn page_gone(&self, page: PageId) {
+        let tasks = self
+            .inner
+            .pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&page)
+            .unwrap_or_default();
+        for task in tasks.iter().filter_map(Weak::upgrade) {
+            task.stop(Error::new(
+                mpnet_core::ErrorKind::PageGone,
+                "the page that started the request went away",
+            ));
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! One connection: DNS, TCP, the proxy tunnel and TLS, all under the call's
+//! deadline, and a read buffer the core's parsers work on in place.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mpnet_core::pool::PoolKey;
+use mpnet_core::request::Profile;
+use mpnet_core::{tls, tunnel, Error, ErrorKind, Target};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use crate::cancel::Cancel;
+
+/// Size of each read from the socket.
+const READ_CHUNK: usize = 32 * 1024;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+/// An open connection with its read buffer.
+pub(crate) struct Conn {
+    stream: Stream,
+    tcp: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    pub(crate) key: PoolKey,
+}
+
+/// The error for a deadline that has passed (the caller turns it into the
+/// API's own timeout error).
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
+fn remaining(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(timed_out())
+    } else {
+        Ok(left)
+    }
+}
+
+impl Conn {
+    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
+        let left = remaining(deadline)?;
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.set_write_timeout(Some(left))
+    }
+
+    /// Writes all of `data` before `deadline`.
+    pub(crate) fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
+        self.set_deadline(deadline)?;
+        match &mut self.stream {
+            Stream::Plain(s) => s.write_all(data),
+            Stream::Tls(s) => s.write_all(data),
+        }
+    }
+
+    /// Flushes buffered TLS records.
+    pub(crate) fn flush(&mut self, deadline: Instant) -> io::Result<()> {
+        self.set_deadline(deadline)?;
+        match &mut self.stream {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+
+    /// The bytes read and not yet consumed.
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` bytes of [`filled`](Self::filled) as consumed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
+    pub(crate) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        self.set_deadline(deadline)?;
+        if self.start > 0 && self.buf.len() - self.end < READ_CHUNK {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            self.buf.resize(self.end + READ_CHUNK, 0);
+        }
+        let spare = &mut self.buf[self.end..];
+        let n = loop {
+            let r = match &mut self.stream {
+                Stream::Plain(s) => s.read(spare),
+                Stream::Tls(s) => s.read(spare),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break 0,
+                other => break other?,
+            }
+        };
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Whether the peer has already closed or sent unexpected bytes on an
+    /// idle connection (checked before reuse without blocking).
+    pub(crate) fn is_stale(&mut self) -> bool {
+        if self.start != self.end {
+            return true;
+        }
+        if self.tcp.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        let stale = match self.tcp.peek(&mut probe) {
+            Ok(_) => true, // EOF (0) or unexpected bytes
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        stale || self.tcp.set_nonblocking(false).is_err()
+    }
+
+    /// A handle to the socket for cancellation.
+    pub(crate) fn socket(&self) -> io::Result<TcpStream> {
+        self.tcp.try_clone()
+    }
+
+    /// Shuts the socket down.
+    pub(crate) fn close(self) {
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Resolves `host:port` before `deadline` (std's resolver cannot time out,
+/// so it runs on a helper thread the deadline can walk away from).
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, io::Error> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("mpnet-dns".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>()),
+            );
+        })?;
+    match rx.recv_timeout(remaining(deadline)?) {
+        Ok(r) => r,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// Resolves and connects; returns the stream and when resolution ended.
+fn tcp_connect(host: &str, port: u16, deadline: Instant) -> io::Result<(TcpStream, Instant)> {
+    let addrs = resolve(host, port, deadline)?;
+    let dns = Instant::now();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok((s, dns));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Everything needed to open a connection to a target.
+pub(crate) struct ConnectArgs<'a> {
+    pub target: &'a Target,
+    pub proxy: Option<&'a Target>,
+    pub tls: &'a Arc<ClientConfig>,
+    pub deadline: Instant,
+    pub cancel: &'a Cancel,
+    pub started: Instant,
+}
+
+/// Opens a connection: DNS, TCP (to the proxy when there is one, then a
+/// CONNECT tunnel), TLS for secure schemes. Fills the profile's phases.
+/// I/O errors come back as `io::Error`s tagged by [`ConnectFailure`].
+pub(crate) fn connect(
+    args: &ConnectArgs<'_>,
+    profile: &mut Profile,
+) -> Result<Conn, ConnectFailure> {
+    let key = PoolKey::new(args.target, args.proxy);
+    let (tcp, dns) = match args.proxy {
+        Some(p) => tcp_connect(&p.connect_host(), p.port(), args.deadline)
+            .map_err(ConnectFailure::Proxy)?,
+        None => tcp_connect(
+            &args.target.connect_host(),
+            args.target.port(),
+            args.deadline,
+        )
+        .map_err(ConnectFailure::Io)?,
+    };
+    let since = |i: Instant| Some(i.saturating_duration_since(args.started));
+    profile.dns = since(dns);
+    profile.connect = since(Instant::now());
+    args.cancel.watch(&tcp);
+    let mut conn = Conn {
+        stream: Stream::Plain(tcp.try_clone().map_err(ConnectFailure::Io)?),
+        tcp,
+        buf: Vec::new(),
+        start: 0,
+        end: 0,
+        key,
+    };
+    if args.proxy.is_some() {
+        open_tunnel(&mut conn, args.target, args.deadline)?;
+    }
+    if args.target.scheme().is_secure() {
+        let name = tls::server_name(args.target).map_err(ConnectFailure::Api)?;
+        let session = ClientConnection::new(args.tls.clone(), name)
+            .map_err(|e| ConnectFailure::Api(tls::tls_error(&e)))?;
+        let tcp = conn.tcp.try_clone().map_err(ConnectFailure::Io)?;
+        let mut stream = StreamOwned::new(session, tcp);
+        conn.set_deadline(args.deadline)
+            .map_err(ConnectFailure::Io)?;
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(ConnectFailure::Io)?;
+        }
+        conn.stream = Stream::Tls(Box::new(stream));
+        profile.tls = since(Instant::now());
+    }
+    Ok(conn)
+}
+
+fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<(), ConnectFailure> {
+    conn.write_all(&tunnel::connect_request(target), deadline)
+        .map_err(ConnectFailure::Proxy)?;
+    loop {
+        if let Some(n) =
+            tunnel::read_connect_response(conn.filled()).map_err(ConnectFailure::Api)?
+        {
+            conn.consume(n);
+            return Ok(());
+        }
+        if conn.fill(deadline).map_err(ConnectFailure::Proxy)? == 0 {
+            return Err(ConnectFailure::Api(tunnel::proxy_error(
+                "the proxy closed the connection before answering CONNECT".into(),
+            )));
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+pub(crate) enum ConnectFailure {
+    /// Talking to the target (or TLS with it) failed.
+    Io(io::Error),
+    /// Talking to the proxy failed (error 23, or a timeout).
+    Proxy(io::Error),
+    /// Already classified.
+    Api(Error),
+}
+
+impl ConnectFailure {
+    /// The API error, with `timeout` for a passed deadline.
+    pub(crate) fn into_error(self, timeout: impl FnOnce() -> Error) -> Error {
+        match self {
+            ConnectFailure::Api(e) => e,
+            ConnectFailure::Io(e) | ConnectFailure::Proxy(e) if is_timeout(&e) => timeout(),
+            ConnectFailure::Io(e) => tls::io_error(&e, "connecting failed"),
+            ConnectFailure::Proxy(e) => {
+                Error::new(ErrorKind::Proxy, format!("the proxy failed: {e}"))
+            }
+        }
+    }
+}
+
+/// Whether an I/O error means the deadline passed.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
