@@ -48,7 +48,7 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..3000),
         // Compressible: few distinct bytes, long.
-        prop::collection::vec(prop::sample::select(b"ab \n".to_vec()), 0..200_000),
+        prop::collection::vec(prop::sample::select(b"ab \n".to_vec()), 0..50_000),
     ]
 }
 

@@ -336,3 +336,15 @@ fn request_head_encoding() {
         assert_eq!(String::from_utf8_lossy(send.head()), want);
     }
 }
+
+/// Transports move exchanges and decoders across threads and tasks.
+#[test]
+fn states_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Exchange<mpnet_core::http1::state::SendRequest>>();
+    check::<Exchange<mpnet_core::http1::state::RecvResponse>>();
+    check::<Exchange<mpnet_core::http1::state::RecvBody>>();
+    check::<mpnet_core::http1::ContentDecoder>();
+    check::<mpnet_core::http1::ChunkedDecoder>();
+    check::<ProtocolError>();
+}

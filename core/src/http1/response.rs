@@ -146,7 +146,11 @@ pub(crate) fn parse_head(
     max_count: usize,
 ) -> Result<HeadParse, ProtocolError> {
     let window = input.get(..budget.saturating_add(1)).unwrap_or(input);
-    let mut fields = vec![httparse::EMPTY_HEADER; max_count];
+    // A header line takes at least 3 bytes (`a:\n`), so the window cannot
+    // hold more fields than this; the slice is only as long as it must be
+    // for httparse to report more than `max_count`.
+    let room = max_count.min(window.len() / 3 + 1);
+    let mut fields = vec![httparse::EMPTY_HEADER; room];
     let mut parsed = httparse::Response::new(&mut fields);
     match parsed.parse(window) {
         Ok(httparse::Status::Partial) if window.len() > budget => {
