@@ -9,6 +9,7 @@
 mod app;
 mod encode;
 mod input;
+mod request;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,11 @@ enum Command {
         /// The my.request options: JSON, @FILE, or - for stdin.
         options: String,
     },
+    /// Run my.request and print the success or error JSON.
+    Request {
+        /// The my.request options: JSON, @FILE, or - for stdin.
+        options: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Encode { options } => encode::run(&cli.flags, options),
+        Command::Request { options } => request::run(&cli.flags, options),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -385,19 +385,19 @@ fn generated(total: u64, chunk: usize, delay: Duration, gen: ContentGen) -> Body
 
 /// `chunk_size` (1 B..=1 MiB, default `default`) and `chunk_delay_ms`
 /// (0..=10000, default 0) from the query.
-fn chunking(info: &Info, default: usize) -> Result<(usize, Duration), Resp> {
+fn chunking(info: &Info, default: usize) -> Result<(usize, Duration), &'static str> {
     let chunk = match info.arg("chunk_size") {
         None => default,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=1 << 20).contains(&n) => n,
-            _ => return Err(bad_request("chunk_size must be 1..=1048576")),
+            _ => return Err("chunk_size must be 1..=1048576"),
         },
     };
     let delay = match info.arg("chunk_delay_ms") {
         None => 0,
         Some(s) => match s.parse::<u64>() {
             Ok(n) if n as f64 <= MAX_DELAY_SECS * 1000.0 => n,
-            _ => return Err(bad_request("chunk_delay_ms must be 0..=10000")),
+            _ => return Err("chunk_delay_ms must be 0..=10000"),
         },
     };
     Ok((chunk, Duration::from_millis(delay)))
@@ -518,12 +518,12 @@ async fn delay(info: &Info, body: Incoming, s: &str) -> Resp {
     echo_body(info, body, true).await
 }
 
-fn seed(info: &Info) -> Result<u64, Resp> {
+fn seed(info: &Info) -> Result<u64, &'static str> {
     match info.arg("seed") {
         None => Ok(DEFAULT_SEED),
         Some(s) => s
             .parse::<u64>()
-            .map_err(|_| bad_request("seed must be an unsigned integer")),
+            .map_err(|_| "seed must be an unsigned integer"),
     }
 }
 
@@ -534,11 +534,11 @@ fn random_bytes(info: &Info, n: &str, chunked: bool) -> Resp {
     };
     let seed = match seed(info) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let (chunk, delay) = match chunking(info, if chunked { 10 * 1024 } else { 64 * 1024 }) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let body = generated(
         len,
@@ -725,7 +725,7 @@ fn download(info: &Info, name: &str) -> Resp {
     let chunked = info.arg("chunked").is_some_and(|v| v == "1" || v == "true");
     let (chunk, delay) = match chunking(info, 64 * 1024) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let content_type = match info.arg("type") {
         Some(t) => match HeaderValue::from_str(&t) {

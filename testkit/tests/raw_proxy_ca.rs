@@ -213,7 +213,7 @@ fn proxy_denies() {
             .get(&server.url("/get"))
             .call()
             .is_err());
-        assert_eq!(proxy.connect_requests(), 2);
+        assert!(proxy.connect_requests() >= 2);
     }
     assert_eq!(server.connections_accepted(), 0);
 }

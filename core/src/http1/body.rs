@@ -214,11 +214,19 @@ mod tests {
         }
     }
 
+    /// Status, headers, whether the request was HEAD, the framing.
+    type Case = (
+        u16,
+        &'static [(&'static str, &'static str)],
+        bool,
+        Result<Framing, ProtocolError>,
+    );
+
     #[test]
     fn framing_table() {
         use Framing::*;
         use ProtocolError::*;
-        let cases: &[(u16, &[(&str, &str)], bool, Result<Framing, ProtocolError>)] = &[
+        let cases: &[Case] = &[
             (200, &[], false, Ok(CloseDelimited)),
             (200, &[], true, Ok(None)),
             (204, &[("content-length", "5")], false, Ok(None)),
