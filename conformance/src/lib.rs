@@ -13,6 +13,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod httpbin;
+
 use std::any::Any;
 use std::time::{Duration, Instant};
 
