@@ -115,6 +115,15 @@ impl Client {
         crate::request::run(&self.inner, &opts, &cancel)
     }
 
+    /// Runs `my.request` and returns a successful response with its body as
+    /// a stream ([`std::io::Read`]) instead of a buffer: memory does not grow
+    /// with the body. Error statuses fail as in [`request`](Self::request).
+    pub fn request_stream(&self, opts: RequestOptions) -> Result<crate::StreamResponse, Error> {
+        let cancel = Cancel::default();
+        let _permit = self.inner.limiter.acquire();
+        crate::request::run_stream(&self.inner, &opts, &cancel)
+    }
+
     /// Starts `my.request` in the mini-program style: returns at once with a
     /// [`RequestTask`]; `success` or `fail`, then `complete`, run exactly
     /// once on a worker thread (or on the thread that aborts).

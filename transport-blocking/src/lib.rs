@@ -9,6 +9,7 @@
 //! | `conn` | one connection: DNS, TCP, proxy tunnel, TLS, under the deadline |
 //! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
 //! | `request` | the `my.request` driver over the core's `RequestFlow` |
+//! | `stream` | [`StreamResponse`]: the body as `std::io::Read` |
 //! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
 //! | `limit` | the first-come, first-served bound on requests in flight |
 #![forbid(unsafe_code)]
@@ -20,7 +21,9 @@ mod conn;
 mod exchange;
 mod limit;
 mod request;
+mod stream;
 mod task;
 
 pub use client::Client;
+pub use stream::{BodyReader, StreamResponse};
 pub use task::{Callbacks, PageId, RequestTask};

@@ -2,17 +2,19 @@
 //! connections. Every decision (redirects, status, decoding, retry, reuse)
 //! is the core's; this only connects, moves bytes and keeps the pool.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use mpnet_core::http1::{AfterHead, ConnectionReuse, ResponseHead};
+use mpnet_core::http1::{AfterHead, ResponseHead};
 use mpnet_core::pool::{self, PoolKey};
-use mpnet_core::request::{Profile, RequestFlow, RequestOptions, Response, Step};
+use mpnet_core::request::{BodyCollector, Profile, RequestFlow, RequestOptions, Response, Step};
 use mpnet_core::{tls, Error, ErrorKind};
 
 use crate::cancel::Cancel;
 use crate::client::ClientInner;
 use crate::conn::{self, Conn, ConnectArgs};
 use crate::exchange::{recv_body, recv_response, send_request, Fail};
+use crate::stream::{BodyReader, StreamResponse};
 
 /// Runs one `my.request` to its result.
 pub(crate) fn run(
@@ -23,7 +25,8 @@ pub(crate) fn run(
     let started = Instant::now();
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
-    let result = drive(client, &mut flow, cancel, started, &mut profile);
+    let result = drive(client, &mut flow, cancel, started, &mut profile)
+        .and_then(|last| collect(client, &flow, last));
     if cancel.is_cancelled() {
         return Err(Error::new(ErrorKind::Aborted, "request aborted"));
     }
@@ -34,13 +37,23 @@ pub(crate) fn run(
     Ok(response)
 }
 
+/// The call up to its final response head, with the connection and the
+/// exchange ready to read that response's body.
+struct Final {
+    conn: Conn,
+    head: ResponseHead,
+    body: AfterHead,
+    collector: BodyCollector,
+}
+
+/// Follows redirects until the final response head.
 fn drive(
     client: &ClientInner,
     flow: &mut RequestFlow,
     cancel: &Cancel,
     started: Instant,
     profile: &mut Profile,
-) -> Result<Response, Error> {
+) -> Result<Final, Error> {
     let ctx = &client.ctx;
     loop {
         let (mut conn, head, exchange) = open_and_send(client, flow, cancel, started, profile)?;
@@ -48,40 +61,82 @@ fn drive(
         let flow = &*flow;
         let deadline = flow.poll_timeout();
         let classify = |f: Fail| classify(f, flow);
+        let body = exchange
+            .into_body(&head)
+            .map_err(Fail::from)
+            .map_err(classify)?;
         match step {
             Step::Redirect { drain } => {
                 let reusable = drain
-                    && match exchange
-                        .into_body(&head)
-                        .map_err(Fail::from)
-                        .map_err(classify)?
-                    {
+                    && match body {
                         AfterHead::Done(c) => Some(c),
                         AfterHead::Body(b) => recv_body(&mut conn, b, deadline, |_| Ok(())).ok(),
                     }
-                    .is_some_and(|c| matches!(c.reuse, ConnectionReuse::KeepAlive));
+                    .is_some_and(|c| c.reuse.is_keep_alive());
                 release(client, conn, reusable);
             }
-            Step::ReadBody(mut collector) => {
-                let complete = match exchange
-                    .into_body(&head)
-                    .map_err(Fail::from)
-                    .map_err(classify)?
-                {
-                    AfterHead::Done(c) => c,
-                    AfterHead::Body(b) => recv_body(&mut conn, b, deadline, |d| collector.push(d))
-                        .map_err(classify)?,
-                };
-                release(
-                    client,
+            Step::ReadBody(collector) => {
+                return Ok(Final {
                     conn,
-                    matches!(complete.reuse, ConnectionReuse::KeepAlive),
-                );
-                let body = collector.finish()?;
-                return flow.finish(&head, body);
+                    head,
+                    body,
+                    collector,
+                });
             }
         }
     }
+}
+
+/// Reads the final response's body into memory and gives the call's result.
+fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Result<Response, Error> {
+    let Final {
+        mut conn,
+        head,
+        body,
+        mut collector,
+    } = last;
+    let complete = match body {
+        AfterHead::Done(c) => c,
+        AfterHead::Body(b) => recv_body(&mut conn, b, flow.poll_timeout(), |d| collector.push(d))
+            .map_err(|f| classify(f, flow))?,
+    };
+    release(client, conn, complete.reuse.is_keep_alive());
+    flow.finish(&head, collector.finish()?)
+}
+
+/// Runs one `my.request` and hands back a successful response's body as a
+/// stream (error statuses are collected and reported as usual).
+pub(crate) fn run_stream(
+    client: &Arc<ClientInner>,
+    opts: &RequestOptions,
+    cancel: &Cancel,
+) -> Result<StreamResponse, Error> {
+    let started = Instant::now();
+    let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
+    let mut profile = Profile::default();
+    let last = drive(client, &mut flow, cancel, started, &mut profile)?;
+    profile.redirects = flow.redirects();
+    let Some(decoder) = flow.stream_decoder(&last.head) else {
+        return Err(collect(client, &flow, last).err().unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Unknown,
+                "an error status was classified as success",
+            )
+        }));
+    };
+    let Final {
+        conn, head, body, ..
+    } = last;
+    let exchange = match body {
+        AfterHead::Done(_) => None,
+        AfterHead::Body(b) => Some(b),
+    };
+    Ok(StreamResponse {
+        status: head.status,
+        headers: head.js_headers(),
+        profile,
+        body: BodyReader::new(client.clone(), conn, exchange, decoder, flow.poll_timeout()),
+    })
 }
 
 /// Gets a connection (pooled or new), sends the request and reads the

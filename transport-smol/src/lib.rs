@@ -1,2 +1,73 @@
-//! Async transport for mpnet: drives `mpnet-core` with futures built on async-io.
+//! # mpnet-smol
+//!
+//! The async transport of mpnet: drives the sans-IO `mpnet-core` with
+//! futures built on async-io and rustls (through `futures-rustls`). It reads
+//! like `mpnet-blocking`, module for module and state for state; every
+//! decision (redirects, status classes, decoding, reuse, retry, errors) is
+//! the core's.
+//!
+//! | module | job |
+//! |---|---|
+//! | `client` | [`Client`]: TLS settings, keep-alive pool, in-flight bound, pages, executor |
+//! | `conn` | one connection: DNS, TCP, proxy tunnel, TLS, under the deadline |
+//! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
+//! | `request` | the `my.request` driver over the core's `RequestFlow` |
+//! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
+//! | `cancel` | the cancellation signal a spawned request races against |
+//! | `limit` | the first-come, first-served bound on requests in flight |
+//!
+//! ## Any executor
+//!
+//! The futures need no particular executor: async-io runs its own reactor
+//! thread, so [`Client::request`] works under `smol::block_on`,
+//! `futures_lite::future::block_on`, a multi-threaded `smol::Executor`, or
+//! inside a tokio runtime. The futures are `Send`.
+//!
+//! ## Cancellation is dropping
+//!
+//! Dropping a [`Client::request`] future at any await point cancels the
+//! request: its connection (owned by the future) is closed, its slot of the
+//! in-flight bound is freed, and nothing half-read ever reaches the pool,
+//! because a connection goes back to the pool only in the same synchronous
+//! step that sees its exchange complete. [`RequestTask::abort`] and
+//! [`Client::page_gone`] use the same mechanism: the spawned future races a
+//! cancellation signal and is dropped when it loses.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use mpnet_core::request::{Method, RequestOptions};
+//! use mpnet_core::AppContext;
+//! use mpnet_smol::Client;
+//!
+//! let ctx = AppContext::builder("2021000000000000", "1.0.0")
+//!     .whitelist(["https://httpbin.org"]).unwrap()
+//!     .build().unwrap();
+//! let client = Client::new(ctx).unwrap();
+//! smol::block_on(async {
+//!     let res = client
+//!         .request(
+//!             RequestOptions::new("https://httpbin.org/post")
+//!                 .method(Method::Post)
+//!                 .json(serde_json::json!({"from": "支付宝", "production": "AlipayJSAPI"})),
+//!         )
+//!         .await;
+//!     match res {
+//!         Ok(r) => println!("{} {:?}", r.status, r.data),
+//!         Err(e) => println!("error {}: {e}", e.code(mpnet_core::Api::Request)),
+//!     }
+//! });
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cancel;
+mod client;
+mod conn;
+mod exchange;
+mod limit;
+mod request;
+mod task;
+
+pub use client::Client;
+pub use task::{Callbacks, PageId, RequestTask};

@@ -22,7 +22,8 @@ use std::time::Instant;
 
 use super::options::{DataType, RequestOptions};
 use super::prepare::PreparedRequest;
-use super::response::{classify, BodyCollector, Response};
+use super::response::{classify, is_success, BodyCollector, Response};
+use crate::http1::ContentDecoder;
 use crate::http1::ResponseHead;
 use crate::{Api, AppContext, Error, ErrorKind};
 
@@ -150,6 +151,16 @@ impl RequestFlow {
         self.redirects += 1;
         let drain = is_small_body(head);
         Ok(Step::Redirect { drain })
+    }
+
+    /// For callers that stream the body instead of collecting it: when the
+    /// final head is a success (SPEC §4: 200-299, 304), the decoder for its
+    /// Content-Encoding with no in-memory limit (the caller holds no more
+    /// than it reads). `None` when the status is an error, whose body is
+    /// collected as usual and finished with [`finish`](Self::finish).
+    pub fn stream_decoder(&self, head: &ResponseHead) -> Option<ContentDecoder> {
+        is_success(head.status)
+            .then(|| ContentDecoder::new(head.header("content-encoding"), u64::MAX))
     }
 
     /// The result of the call from the final head and its whole decoded

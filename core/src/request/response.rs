@@ -107,6 +107,12 @@ pub fn decode_data(data_type: DataType, body: Vec<u8>) -> Result<ResponseData, E
     }
 }
 
+/// Whether a final status is a success for `my.request` (SPEC §4: 200-299
+/// and 304).
+pub fn is_success(status: u16) -> bool {
+    (200..300).contains(&status) || status == 304
+}
+
 /// Turns a final response into the result of `my.request` (SPEC §4):
 /// 200-299 and 304 succeed with decoded data; 429 is error 20; any other
 /// status is error 19 carrying status, headers and the body as text.
@@ -117,7 +123,7 @@ pub fn classify(
 ) -> Result<Response, Error> {
     let status = head.status;
     let headers = head.js_headers();
-    if (200..300).contains(&status) || status == 304 {
+    if is_success(status) {
         let data = decode_data(data_type, body)?;
         return Ok(Response {
             status,

@@ -1,0 +1,305 @@
+//! One connection: DNS, TCP, the proxy tunnel and TLS, all under the call's
+//! deadline, and a read buffer the core's parsers work on in place.
+//!
+//! Every I/O step races a timer set for the deadline ([`before`]); dropping
+//! any of these futures drops the socket with it.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_rustls::client::TlsStream;
+use futures_rustls::TlsConnector;
+use mpnet_core::pool::PoolKey;
+use mpnet_core::request::Profile;
+use mpnet_core::{tls, tunnel, Error, ErrorKind, Target};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+
+/// Size of each read from the socket.
+const READ_CHUNK: usize = 32 * 1024;
+
+enum Stream {
+    Plain(Async<TcpStream>),
+    Tls(Box<TlsStream<Async<TcpStream>>>),
+}
+
+impl Stream {
+    /// The TCP socket under the stream.
+    fn tcp(&self) -> &Async<TcpStream> {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+/// An open connection with its read buffer.
+pub(crate) struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    pub(crate) key: PoolKey,
+}
+
+/// The error for a deadline that has passed (the caller turns it into the
+/// API's own timeout error).
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
+/// Runs `io` until it ends or `deadline` passes (then `TimedOut`, and `io`
+/// is dropped). A deadline already passed fails without starting `io`.
+async fn before<T>(deadline: Instant, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    if Instant::now() >= deadline {
+        return Err(timed_out());
+    }
+    let timer = async {
+        Timer::at(deadline).await;
+        Err(timed_out())
+    };
+    future::or(io, timer).await
+}
+
+impl Conn {
+    fn new(stream: Stream, key: PoolKey) -> Self {
+        Conn {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            key,
+        }
+    }
+
+    /// Writes all of `data` before `deadline`.
+    pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => before(deadline, s.write_all(data)).await,
+            Stream::Tls(s) => before(deadline, s.write_all(data)).await,
+        }
+    }
+
+    /// Flushes buffered TLS records.
+    pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => before(deadline, s.flush()).await,
+            Stream::Tls(s) => before(deadline, s.flush()).await,
+        }
+    }
+
+    /// The bytes read and not yet consumed.
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` bytes of [`filled`](Self::filled) as consumed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
+    pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        if self.start > 0 && self.buf.len() - self.end < READ_CHUNK {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            self.buf.resize(self.end + READ_CHUNK, 0);
+        }
+        let spare = &mut self.buf[self.end..];
+        let r = match &mut self.stream {
+            Stream::Plain(s) => before(deadline, s.read(spare)).await,
+            Stream::Tls(s) => before(deadline, s.read(spare)).await,
+        };
+        let n = match r {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
+        };
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Whether the peer has already closed or sent unexpected bytes on an
+    /// idle connection (checked before reuse without waiting: the socket
+    /// is non-blocking).
+    pub(crate) fn is_stale(&mut self) -> bool {
+        if self.start != self.end {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.tcp().get_ref().peek(&mut probe) {
+            Ok(_) => true, // EOF (0) or unexpected bytes
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Shuts the socket down.
+    pub(crate) fn close(self) {
+        let _ = self.stream.tcp().get_ref().shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Starts TLS on a plain connection before `deadline`; the read buffer
+    /// and key stay. A connection already secure is returned as it is.
+    async fn secure(
+        self,
+        config: &Arc<ClientConfig>,
+        name: ServerName<'static>,
+        deadline: Instant,
+    ) -> io::Result<Conn> {
+        match self.stream {
+            Stream::Plain(tcp) => {
+                let connector = TlsConnector::from(config.clone());
+                let tls = before(deadline, connector.connect(name, tcp)).await?;
+                Ok(Conn {
+                    stream: Stream::Tls(Box::new(tls)),
+                    ..self
+                })
+            }
+            Stream::Tls(_) => Ok(self),
+        }
+    }
+}
+
+/// Resolves `host:port` before `deadline` (the system resolver runs on a
+/// helper thread the deadline can walk away from).
+async fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    before(deadline, async_net::resolve((host, port))).await
+}
+
+/// Resolves and connects; returns the stream and when resolution ended.
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> io::Result<(Async<TcpStream>, Instant)> {
+    let addrs = resolve(host, port, deadline).await?;
+    let dns = Instant::now();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    for addr in addrs {
+        match before(deadline, Async::<TcpStream>::connect(addr)).await {
+            Ok(s) => {
+                s.get_ref().set_nodelay(true)?;
+                return Ok((s, dns));
+            }
+            Err(e) if is_timeout(&e) => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Everything needed to open a connection to a target.
+pub(crate) struct ConnectArgs<'a> {
+    pub target: &'a Target,
+    pub proxy: Option<&'a Target>,
+    pub tls: &'a Arc<ClientConfig>,
+    pub deadline: Instant,
+    pub started: Instant,
+}
+
+/// Opens a connection: DNS, TCP (to the proxy when there is one, then a
+/// CONNECT tunnel), TLS for secure schemes. Fills the profile's phases.
+/// I/O errors come back as `io::Error`s tagged by [`ConnectFailure`].
+pub(crate) async fn connect(
+    args: &ConnectArgs<'_>,
+    profile: &mut Profile,
+) -> Result<Conn, ConnectFailure> {
+    let key = PoolKey::new(args.target, args.proxy);
+    let (tcp, dns) = match args.proxy {
+        Some(p) => tcp_connect(&p.connect_host(), p.port(), args.deadline)
+            .await
+            .map_err(ConnectFailure::Proxy)?,
+        None => tcp_connect(
+            &args.target.connect_host(),
+            args.target.port(),
+            args.deadline,
+        )
+        .await
+        .map_err(ConnectFailure::Io)?,
+    };
+    let since = |i: Instant| Some(i.saturating_duration_since(args.started));
+    profile.dns = since(dns);
+    profile.connect = since(Instant::now());
+    let mut conn = Conn::new(Stream::Plain(tcp), key);
+    if args.proxy.is_some() {
+        open_tunnel(&mut conn, args.target, args.deadline).await?;
+    }
+    if args.target.scheme().is_secure() {
+        let name = tls::server_name(args.target).map_err(ConnectFailure::Api)?;
+        conn = conn
+            .secure(args.tls, name, args.deadline)
+            .await
+            .map_err(ConnectFailure::Io)?;
+        profile.tls = since(Instant::now());
+    }
+    Ok(conn)
+}
+
+async fn open_tunnel(
+    conn: &mut Conn,
+    target: &Target,
+    deadline: Instant,
+) -> Result<(), ConnectFailure> {
+    conn.write_all(&tunnel::connect_request(target), deadline)
+        .await
+        .map_err(ConnectFailure::Proxy)?;
+    loop {
+        if let Some(n) =
+            tunnel::read_connect_response(conn.filled()).map_err(ConnectFailure::Api)?
+        {
+            conn.consume(n);
+            return Ok(());
+        }
+        if conn.fill(deadline).await.map_err(ConnectFailure::Proxy)? == 0 {
+            return Err(ConnectFailure::Api(tunnel::proxy_error(
+                "the proxy closed the connection before answering CONNECT".into(),
+            )));
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+pub(crate) enum ConnectFailure {
+    /// Talking to the target (or TLS with it) failed.
+    Io(io::Error),
+    /// Talking to the proxy failed (error 23, or a timeout).
+    Proxy(io::Error),
+    /// Already classified.
+    Api(Error),
+}
+
+impl ConnectFailure {
+    /// The API error, with `timeout` for a passed deadline.
+    pub(crate) fn into_error(self, timeout: impl FnOnce() -> Error) -> Error {
+        match self {
+            ConnectFailure::Api(e) => e,
+            ConnectFailure::Io(e) | ConnectFailure::Proxy(e) if is_timeout(&e) => timeout(),
+            ConnectFailure::Io(e) => tls::io_error(&e, "connecting failed"),
+            ConnectFailure::Proxy(e) => {
+                Error::new(ErrorKind::Proxy, format!("the proxy failed: {e}"))
+            }
+        }
+    }
+}
+
+/// Whether an I/O error means the deadline passed.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
