@@ -10,6 +10,7 @@ mod app;
 mod encode;
 mod input;
 mod request;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,12 @@ enum Command {
         /// The my.request options: JSON, @FILE, or - for stdin.
         options: String,
     },
+    /// Serve the loopback HTTPS test server (httpbin-like endpoints).
+    Serve {
+        /// The port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Run my.request and print the success or error JSON.
     Request {
         /// The my.request options: JSON, @FILE, or - for stdin.
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Encode { options } => encode::run(&cli.flags, options),
         Command::Request { options } => request::run(&cli.flags, options),
+        Command::Serve { port } => serve::run(*port),
     };
     match result {
         Ok(code) => ExitCode::from(code),

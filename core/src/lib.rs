@@ -22,6 +22,7 @@
 //! | [`tls`] | rustls settings from the app context; TLS and I/O error classification |
 //! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds |
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
+//! | [`transfer`] | `my.uploadFile` and `my.downloadFile`: options, file sandbox, multipart, progress (SPEC §5, §6) |
 //! | [`error`] | the error type and the one table of mini-program codes |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,6 +39,7 @@ pub mod pool;
 pub mod request;
 pub mod target;
 pub mod tls;
+pub mod transfer;
 pub mod tunnel;
 
 pub use context::{AppContext, AppContextBuilder, ContextError, Proxy};

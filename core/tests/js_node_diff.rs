@@ -18,8 +18,6 @@ use std::process::{Command, Stdio};
 use mpnet_core::js::{stringify, to_query_string};
 use serde_json::Value;
 
-/// Number of cases compared with node.
-
 /// For each input line (a JSON string holding a JSON text), one output line:
 /// `[JSON.stringify(o), query]` or `{"error": message}`.
 const NODE_SCRIPT: &str = r#"

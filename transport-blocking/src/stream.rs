@@ -28,7 +28,7 @@ pub struct StreamResponse {
 enum Source {
     /// Reading from the connection.
     Open {
-        conn: Conn,
+        conn: Box<Conn>,
         exchange: Exchange<state::RecvBody>,
     },
     /// The body has ended (the connection went back to the pool or was closed).
@@ -77,7 +77,12 @@ impl BodyReader {
             deadline,
         };
         match exchange {
-            Some(exchange) => reader.source = Source::Open { conn, exchange },
+            Some(exchange) => {
+                reader.source = Source::Open {
+                    conn: Box::new(conn),
+                    exchange,
+                }
+            }
             None => client_release(&reader.client, conn, true),
         }
         reader
@@ -107,7 +112,7 @@ impl BodyReader {
                 std::mem::replace(&mut self.source, Source::Done)
             {
                 let reuse = exchange.finish().reuse.is_keep_alive();
-                client_release(&self.client, conn, reuse);
+                client_release(&self.client, *conn, reuse);
             }
         }
         Ok(!self.pending.is_empty() || matches!(self.source, Source::Open { .. }))

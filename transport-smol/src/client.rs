@@ -125,7 +125,8 @@ impl Client {
     /// This client (sharing its pool, limits and pages) with spawned
     /// requests run on `executor` instead of smol's global one. The host
     /// must keep running `executor`; a task it drops unfinished fails
-    /// (error 1, "unknown"), so its callbacks still run exactly once.
+    /// (`ErrorKind::Unknown`, code 12), so its callbacks still run exactly
+    /// once.
     pub fn with_executor(&self, executor: Arc<Executor<'static>>) -> Client {
         Client {
             inner: self.inner.clone(),

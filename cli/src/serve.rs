@@ -1,0 +1,27 @@
+//! `mpnet serve [--port N]`: the test kit's loopback HTTPS server with a CA
+//! made at start (SPEC §9). Prints one JSON line
+//! `{"https": URL, "wss": URL, "caFile": PATH}` and serves until stopped.
+
+use std::io::Write;
+
+use mpnet_testkit::{serve_https, TestCa};
+
+/// Runs the server until the process is stopped; `Err` is a usage error.
+pub fn run(port: u16) -> Result<u8, String> {
+    let ca = TestCa::new();
+    let dir = std::env::temp_dir().join(format!("mpnet-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ca_file = dir.join("ca.pem");
+    ca.write_pem(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    let server = serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let line = serde_json::json!({
+        "https": format!("https://127.0.0.1:{}", server.port()),
+        "wss": format!("wss://127.0.0.1:{}/ws", server.port()),
+        "caFile": ca_file,
+    });
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
