@@ -24,3 +24,39 @@ pub fn print_json<T: serde::Serialize>(value: &T) {
         Err(e) => eprintln!("mpnet: could not serialise the result: {e}"),
     }
 }
+
+/// The options, or the exit code after reporting why they are refused:
+/// not a JSON object is a usage error (exit 2, stderr); an options error is
+/// the error JSON on stdout (exit 1).
+pub fn options_or_exit<T>(
+    parsed: Result<T, mpnet_core::bridge::BridgeError>,
+    api: mpnet_core::Api,
+) -> Result<T, u8> {
+    use mpnet_core::bridge::BridgeError;
+    match parsed {
+        Ok(opts) => Ok(opts),
+        Err(BridgeError::Syntax(m)) => {
+            eprintln!("mpnet: options are not a JSON object: {m}");
+            Err(crate::EXIT_USAGE)
+        }
+        Err(BridgeError::Options(e)) => {
+            print_json(&e.to_js(api));
+            Err(crate::EXIT_FAILED)
+        }
+    }
+}
+
+/// Prints a call's result: the success JSON (exit 0) or the error JSON
+/// (exit 1).
+pub fn print_result<T: serde::Serialize>(result: Result<T, mpnet_core::Error>, api: mpnet_core::Api) -> u8 {
+    match result {
+        Ok(value) => {
+            print_json(&value);
+            0
+        }
+        Err(e) => {
+            print_json(&e.to_js(api));
+            crate::EXIT_FAILED
+        }
+    }
+}
