@@ -22,6 +22,7 @@
 //! | [`tls`] | rustls settings from the app context; TLS and I/O error classification |
 //! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds |
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
+//! | [`ws`] | the WebSocket client of `my.connectSocket`: handshake, frames, close handshake, socket rules (SPEC §7) |
 //! | [`transfer`] | `my.uploadFile` and `my.downloadFile`: options, file sandbox, multipart, progress (SPEC §5, §6) |
 //! | [`error`] | the error type and the one table of mini-program codes |
 #![forbid(unsafe_code)]
@@ -41,6 +42,7 @@ pub mod target;
 pub mod tls;
 pub mod transfer;
 pub mod tunnel;
+pub mod ws;
 
 pub use context::{AppContext, AppContextBuilder, ContextError, Proxy};
 pub use error::{Api, Error, ErrorKind, HttpErrorResponse};

@@ -294,7 +294,11 @@ impl DownloadFlow {
     /// URL: 20, 13; more than `Limits::max_redirects`: 12), saving the body
     /// (200-299), or an error (12, carrying status and headers; the body is
     /// not read).
-    pub fn on_head(&mut self, ctx: &AppContext, head: &ResponseHead) -> Result<DownloadStep, Error> {
+    pub fn on_head(
+        &mut self,
+        ctx: &AppContext,
+        head: &ResponseHead,
+    ) -> Result<DownloadStep, Error> {
         let status = head.status;
         let location = head
             .header("location")
@@ -327,7 +331,12 @@ impl DownloadFlow {
         }))
     }
 
-    fn follow(&mut self, ctx: &AppContext, head: &ResponseHead, location: &[u8]) -> Result<(), Error> {
+    fn follow(
+        &mut self,
+        ctx: &AppContext,
+        head: &ResponseHead,
+        location: &[u8],
+    ) -> Result<(), Error> {
         let max = ctx.limits().max_redirects;
         if self.redirects >= max {
             return Err(Error::new(
@@ -354,9 +363,8 @@ impl DownloadFlow {
                     ),
                 ),
             })?;
-        check(ctx, &next).map_err(|e| {
-            Error::new(e.kind(), format!("redirect refused: {}", e.message()))
-        })?;
+        check(ctx, &next)
+            .map_err(|e| Error::new(e.kind(), format!("redirect refused: {}", e.message())))?;
         self.current = self.current.redirected(next);
         self.redirects += 1;
         Ok(())

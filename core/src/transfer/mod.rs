@@ -52,8 +52,8 @@ pub mod upload;
 pub use download::{DownloadFlow, DownloadResponse, DownloadStep, PreparedDownload, Save};
 pub use multipart::{file_content_type, BodyCursor, MultipartPlan, Segment};
 pub use options::{
-    download_options, download_options_from, upload_options, upload_options_from,
-    DownloadOptions, FileType, UploadOptions, DEFAULT_DOWNLOAD_TIMEOUT, UPLOAD_TIMEOUT,
+    download_options, download_options_from, upload_options, upload_options_from, DownloadOptions,
+    FileType, UploadOptions, DEFAULT_DOWNLOAD_TIMEOUT, UPLOAD_TIMEOUT,
 };
 pub use progress::{Progress, ProgressEvent};
 pub use upload::{HeadersReceived, PreparedUpload, UploadBody, UploadRequest, UploadResponse};

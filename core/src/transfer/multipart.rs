@@ -435,7 +435,10 @@ mod tests {
         assert_eq!(cur.advance(3), 3);
         assert_eq!(cur.segment(), Segment::File { offset: 3, len: 1 });
         assert_eq!(cur.advance(10), 1);
-        assert_eq!(cur.segment(), Segment::Bytes(plan.epilogue().to_vec().into()));
+        assert_eq!(
+            cur.segment(),
+            Segment::Bytes(plan.epilogue().to_vec().into())
+        );
         assert_eq!(cur.advance(u64::MAX), plan.epilogue().len() as u64);
         assert_eq!(cur.segment(), Segment::Done);
         assert!(cur.is_done());

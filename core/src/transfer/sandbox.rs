@@ -58,7 +58,8 @@ fn outside(file_path: &str, why: &str) -> Error {
 ///   same way), else 13;
 /// - a NUL byte (no file can be named so), no read folder at all, or (on
 ///   Windows) a path with a root but no drive or a drive but no root: 13;
-/// - an empty path, or one ending in a separator (it names a folder):
+/// - an empty path, `.` or `a/..` (the folder itself), or a path inside
+///   the folders ending in a separator (it names a folder):
 ///   [`ErrorKind::FileNotFound`] (11).
 ///
 /// The result is not canonical: the transport canonicalises it and calls
@@ -87,12 +88,19 @@ pub fn resolve_upload_path(read_dirs: &[PathBuf], file_path: &str) -> Result<Pat
     if file_path.contains('\0') {
         return Err(outside(file_path, "it holds a NUL character"));
     }
+    let resolved = resolve_lexically(read_dirs, file_path)?;
     if file_path.ends_with('/') || (cfg!(windows) && file_path.ends_with('\\')) {
         return Err(Error::new(
             ErrorKind::FileNotFound,
             format!("filePath {file_path:?} names a folder, not a file"),
         ));
     }
+    Ok(resolved)
+}
+
+/// [`resolve_upload_path`] after its first checks, without the trailing
+/// separator rule.
+fn resolve_lexically(read_dirs: &[PathBuf], file_path: &str) -> Result<PathBuf, Error> {
     let path = Path::new(file_path);
     if path.is_absolute() {
         let resolved = lexical_absolute(path);
@@ -102,7 +110,10 @@ pub fn resolve_upload_path(read_dirs: &[PathBuf], file_path: &str) -> Result<Pat
         return if inside {
             Ok(resolved)
         } else {
-            Err(outside(file_path, "it is outside the app's readable folders"))
+            Err(outside(
+                file_path,
+                "it is outside the app's readable folders",
+            ))
         };
     }
     let Some(base) = read_dirs.first() else {

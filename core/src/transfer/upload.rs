@@ -109,7 +109,11 @@ impl UploadRequest {
     /// was opened) with a boundary from `boundary_random` (16 random bytes
     /// the transport draws). The file part's content type comes from the
     /// base name's extension ([`file_content_type`]).
-    pub fn prepare(&self, file_len: u64, boundary_random: [u8; 16]) -> Result<PreparedUpload, Error> {
+    pub fn prepare(
+        &self,
+        file_len: u64,
+        boundary_random: [u8; 16],
+    ) -> Result<PreparedUpload, Error> {
         let plan = MultipartPlan::new(
             &self.form_data,
             &self.field_name,
@@ -120,7 +124,10 @@ impl UploadRequest {
         )?;
         let mut headers = self.headers.clone();
         let content_type = HeaderValue::from_str(&plan.content_type_header()).map_err(|_| {
-            Error::new(ErrorKind::Unknown, "the multipart content type is not a header value")
+            Error::new(
+                ErrorKind::Unknown,
+                "the multipart content type is not a header value",
+            )
         })?;
         // A caller's content-type would not name our boundary: ours wins.
         headers.insert(CONTENT_TYPE, content_type);
@@ -217,7 +224,11 @@ impl PreparedUpload {
 
     /// A collector for the response body: decoded per `Content-Encoding`, at
     /// most `limits.max_body_bytes` (more: upload failed, 12).
-    pub fn body_collector(&self, head: &ResponseHead, limits: &Limits) -> Result<BodyCollector, Error> {
+    pub fn body_collector(
+        &self,
+        head: &ResponseHead,
+        limits: &Limits,
+    ) -> Result<BodyCollector, Error> {
         BodyCollector::new(head, limits.max_body_bytes)
     }
 
@@ -364,9 +375,6 @@ pub fn aborted() -> Error {
 pub fn timed_out() -> Error {
     Error::new(
         ErrorKind::Timeout,
-        format!(
-            "upload timed out after {} ms",
-            UPLOAD_TIMEOUT.as_millis()
-        ),
+        format!("upload timed out after {} ms", UPLOAD_TIMEOUT.as_millis()),
     )
 }

@@ -261,9 +261,7 @@ impl Connection {
     /// the close-handshake deadline while closing, else `None`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
-            State::ClosedByUs { deadline, .. } | State::Failing { deadline, .. } => {
-                Some(*deadline)
-            }
+            State::ClosedByUs { deadline, .. } | State::Failing { deadline, .. } => Some(*deadline),
             State::Active | State::Terminated => None,
         }
     }
@@ -286,11 +284,10 @@ impl Connection {
                 State::Active | State::ClosedByUs { .. } => {}
             }
             let rest = input.get(used..).unwrap_or_default();
-            if self.state == State::Active {
-                let assembled = self.message.as_ref().map_or(0, |(_, data)| data.len());
-                self.decoder
-                    .set_max_data_payload(self.config.max_message_bytes.saturating_sub(assembled));
-            }
+            // The message budget: what the message being reassembled has left.
+            let assembled = self.message.as_ref().map_or(0, |(_, data)| data.len());
+            self.decoder
+                .set_max_data_payload(self.config.max_message_bytes.saturating_sub(assembled));
             let step = self.decoder.decode(rest);
             match step {
                 Ok((n, frame)) => {
@@ -328,7 +325,7 @@ impl Connection {
                 "the server closed the connection without a close frame",
             ));
         }
-        self.terminate_abnormally();
+        self.terminate();
     }
 
     /// Reading or writing failed (reset, TLS alert, ...): like
@@ -337,7 +334,7 @@ impl Connection {
         if self.state == State::Active {
             self.emit_error(error);
         }
-        self.terminate_abnormally();
+        self.terminate();
     }
 
     /// The time is `now`: when the close-handshake deadline has passed the
@@ -345,7 +342,7 @@ impl Connection {
     /// the transport drops the TCP connection.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.poll_timeout() {
-            Some(deadline) if now >= deadline => self.terminate_abnormally(),
+            Some(deadline) if now >= deadline => self.terminate(),
             _ => {}
         }
     }
@@ -405,7 +402,12 @@ impl Connection {
     /// Errors: 2 when `code` is not 1000 or 3000-4999 or `reason` is over
     /// 123 bytes (checked first, as a browser does); 10 when the socket is
     /// not open (closing or closed already).
-    pub fn close(&mut self, now: Instant, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+    pub fn close(
+        &mut self,
+        now: Instant,
+        code: Option<u16>,
+        reason: Option<&str>,
+    ) -> Result<(), Error> {
         let code = code.unwrap_or(NORMAL_CLOSURE);
         if code != NORMAL_CLOSURE && !(3000..=4999).contains(&code) {
             return Err(Error::invalid(format!(
@@ -424,7 +426,7 @@ impl Connection {
         self.state = State::ClosedByUs {
             code,
             reason: reason.to_string(),
-            deadline: now + self.config.close_timeout,
+            deadline: self.deadline(now),
         };
         Ok(())
     }
@@ -447,7 +449,7 @@ impl Connection {
             self.state = State::ClosedByUs {
                 code: NORMAL_CLOSURE,
                 reason: String::new(),
-                deadline: now + self.config.close_timeout,
+                deadline: self.deadline(now),
             };
         }
         match &self.state {
@@ -460,6 +462,14 @@ impl Connection {
     }
 
     // ----- internals -----
+
+    /// `now` plus the close timeout (a timeout too large for `Instant` is
+    /// taken as one day).
+    fn deadline(&self, now: Instant) -> Instant {
+        now.checked_add(self.config.close_timeout)
+            .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+            .unwrap_or(now)
+    }
 
     fn ensure_open(&self) -> Result<(), Error> {
         if self.state == State::Active {
@@ -510,7 +520,9 @@ impl Connection {
         }
         if self.is_text(opcode) {
             let fresh = partial.payload.get(self.utf8_fed..).unwrap_or_default();
-            self.utf8.feed(fresh).map_err(|_| ProtocolViolation::InvalidUtf8)?;
+            self.utf8
+                .feed(fresh)
+                .map_err(|_| ProtocolViolation::InvalidUtf8)?;
             self.utf8_fed = partial.payload.len();
         }
         Ok(())
@@ -523,7 +535,7 @@ impl Connection {
         if self.state != State::Active {
             // Closing: only the peer's close frame matters now.
             if frame.opcode == OpCode::Control(Control::Close) {
-                self.terminate_abnormally();
+                self.terminate();
             }
             return Ok(());
         }
@@ -534,9 +546,13 @@ impl Connection {
             OpCode::Data(_) => {
                 if self.is_text(frame.opcode) {
                     let fresh = frame.payload.get(utf8_fed..).unwrap_or_default();
-                    self.utf8.feed(fresh).map_err(|_| ProtocolViolation::InvalidUtf8)?;
+                    self.utf8
+                        .feed(fresh)
+                        .map_err(|_| ProtocolViolation::InvalidUtf8)?;
                     if frame.fin {
-                        self.utf8.finish().map_err(|_| ProtocolViolation::InvalidUtf8)?;
+                        self.utf8
+                            .finish()
+                            .map_err(|_| ProtocolViolation::InvalidUtf8)?;
                     }
                 }
                 self.on_data(frame)
@@ -618,11 +634,19 @@ impl Connection {
     /// closing ends the connection at once.
     fn on_violation(&mut self, now: Instant, v: ProtocolViolation) {
         if self.state != State::Active {
-            self.terminate_abnormally();
+            self.terminate();
             return;
         }
         let code = v.close_code();
         let reason = v.close_reason();
+        // A bad close frame is still the peer's close: once ours is sent the
+        // handshake is over.
+        let peer_closed = matches!(
+            v,
+            ProtocolViolation::CloseTooShort
+                | ProtocolViolation::InvalidCloseCode(_)
+                | ProtocolViolation::InvalidCloseReason
+        );
         let error = match v {
             ProtocolViolation::MessageTooLarge { .. } => Error::new(
                 ErrorKind::MessageTooLarge,
@@ -642,14 +666,16 @@ impl Connection {
         self.state = State::Failing {
             code,
             reason: reason.to_string(),
-            deadline: now + self.config.close_timeout,
+            deadline: self.deadline(now),
         };
+        if peer_closed {
+            self.terminate();
+        }
     }
 
-    /// Ends the connection without (further) handshake: the close event
-    /// carries this end's code when it closed or failed the connection,
-    /// else 1006.
-    fn terminate_abnormally(&mut self) {
+    /// Ends the connection: the close event (unless already out) carries
+    /// this end's code when it closed or failed the connection, else 1006.
+    fn terminate(&mut self) {
         let (code, reason) = match std::mem::replace(&mut self.state, State::Terminated) {
             State::ClosedByUs { code, reason, .. } | State::Failing { code, reason, .. } => {
                 (code, reason)

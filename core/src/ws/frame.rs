@@ -220,9 +220,9 @@ impl fmt::Display for ProtocolViolation {
             ProtocolViolation::UnexpectedContinuation => {
                 f.write_str("the server sent a continuation frame with no message to continue")
             }
-            ProtocolViolation::ExpectedContinuation => f.write_str(
-                "the server started a new message before finishing a fragmented one",
-            ),
+            ProtocolViolation::ExpectedContinuation => {
+                f.write_str("the server started a new message before finishing a fragmented one")
+            }
             ProtocolViolation::CloseTooShort => {
                 f.write_str("the server sent a close frame with a 1-byte payload")
             }
@@ -341,7 +341,7 @@ impl FrameDecoder {
             }
         };
         let rest = input.get(used..).unwrap_or_default();
-        let wanted = header.len - self.payload.len();
+        let wanted = header.len.saturating_sub(self.payload.len());
         let take = wanted.min(rest.len());
         let chunk = rest.get(..take).unwrap_or_default();
         match header.mask {
@@ -462,7 +462,10 @@ impl FrameDecoder {
         let opcode = OpCode::from(b0 & 0x0f);
         let len7 = b1 & 0x7f;
         let (len, mask_at) = match len7 {
-            126 => (u64::from(u16::from_be_bytes([self.head[2], self.head[3]])), 4),
+            126 => (
+                u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
+                4,
+            ),
             127 => {
                 let mut bytes = [0u8; 8];
                 bytes.copy_from_slice(self.head.get(2..10).unwrap_or(&[0; 8]));

@@ -108,14 +108,18 @@ impl ClientHandshake {
     /// `Upgrade`, are dropped: the library sets them. A caller's
     /// `Sec-WebSocket-Protocol` (a comma list) adds to `opts.protocols`;
     /// duplicates are sent once.
-    pub fn new(ctx: &AppContext, opts: &ConnectOptions, key_bytes: [u8; 16]) -> Result<Self, Error> {
+    pub fn new(
+        ctx: &AppContext,
+        opts: &ConnectOptions,
+        key_bytes: [u8; 16],
+    ) -> Result<Self, Error> {
         let mut target = Target::parse(&opts.url, ctx.limits())?;
         ctx.check_target(&target, Api::Socket)?;
         if let Some(data) = &opts.data {
             target.append_query(&query_text(data)?);
         }
         target.check_query()?;
-        let mut map = headers::build(ctx, &opts.header, None)?;
+        let map = headers::build(ctx, &opts.header, None)?;
         let mut protocols: Vec<String> = Vec::new();
         let header_protocols: Vec<String> = map
             .get_all("sec-websocket-protocol")
@@ -133,7 +137,7 @@ impl ClientHandshake {
                 protocols.push(p.clone());
             }
         }
-        remove_library_headers(&mut map);
+        let map = without_library_headers(map);
         let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
         let accept = accept_key(&key);
         let request = write_request(&target, &key, &protocols, &map);
@@ -344,16 +348,16 @@ fn is_token(s: &str) -> bool {
         })
 }
 
-/// Drops the caller's headers that the handshake owns.
-fn remove_library_headers(map: &mut HeaderMap) {
-    let owned: Vec<http::HeaderName> = map
-        .keys()
-        .filter(|n| n.as_str().starts_with("sec-websocket-") || n.as_str() == "upgrade")
-        .cloned()
-        .collect();
-    for name in owned {
-        map.remove(name);
+/// The headers without the ones the handshake owns, in the same order
+/// (`HeaderMap::remove` would reorder the rest).
+fn without_library_headers(map: HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::with_capacity(map.len());
+    for (name, value) in &map {
+        if !(name.as_str().starts_with("sec-websocket-") || name.as_str() == "upgrade") {
+            kept.append(name.clone(), value.clone());
+        }
     }
+    kept
 }
 
 /// The upgrade request (RFC 6455 §4.1).

@@ -202,11 +202,7 @@ pub fn connect_options_from(map: &Map<String, Value>) -> Result<ConnectOptions, 
                 _ => Err(Error::invalid("protocols must be an array of strings")),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(Error::invalid(
-                "protocols must be an array of strings",
-            ))
-        }
+        Some(_) => return Err(Error::invalid("protocols must be an array of strings")),
     };
     opts.timeout = f.timeout("timeout", DEFAULT_CONNECT_TIMEOUT)?;
     opts.multiple = f.bool("multiple")?.unwrap_or(false);

@@ -51,7 +51,7 @@ impl Utf8Validator {
                 0xe0..=0xef => 3,
                 _ => 2,
             };
-            let take = (width - self.carry_len).min(bytes.len());
+            let take = width.saturating_sub(self.carry_len).min(bytes.len());
             let (head, rest) = bytes.split_at(take);
             if let Some(dst) = self.carry.get_mut(self.carry_len..self.carry_len + take) {
                 dst.copy_from_slice(head);
