@@ -24,6 +24,7 @@
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
 //! | [`ws`] | the WebSocket client of `my.connectSocket`: handshake, frames, close handshake, socket rules (SPEC §7) |
 //! | [`transfer`] | `my.uploadFile` and `my.downloadFile`: options, file sandbox, multipart, progress (SPEC §5, §6) |
+//! | [`task`] | callbacks and listeners of a call; `complete` exactly once |
 //! | [`error`] | the error type and the one table of mini-program codes |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -39,6 +40,7 @@ pub mod policy;
 pub mod pool;
 pub mod request;
 pub mod target;
+pub mod task;
 pub mod tls;
 pub mod transfer;
 pub mod tunnel;

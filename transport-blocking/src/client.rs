@@ -13,7 +13,8 @@ use rustls::ClientConfig;
 use crate::cancel::Cancel;
 use crate::conn::Conn;
 use crate::limit::Limiter;
-use crate::task::{Callbacks, PageId, RequestTask, TaskShared};
+use crate::task::{RequestTask, Stoppable, Task, TaskShared};
+use mpnet_core::task::{Callbacks, PageId};
 
 /// A blocking mpnet client for one app. Cheap to clone; clones share the
 /// pool and limits.
@@ -47,7 +48,7 @@ pub(crate) struct ClientInner {
     pub(crate) tls: Arc<ClientConfig>,
     pool: Mutex<Pool<Conn>>,
     pub(crate) limiter: Limiter,
-    pages: Mutex<HashMap<PageId, Vec<Weak<TaskShared>>>>,
+    pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
 }
 
 impl std::fmt::Debug for ClientInner {
@@ -127,8 +128,14 @@ impl Client {
     /// Starts `my.request` in the mini-program style: returns at once with a
     /// [`RequestTask`]; `success` or `fail`, then `complete`, run exactly
     /// once on a worker thread (or on the thread that aborts).
-    pub fn spawn_request(&self, opts: RequestOptions, callbacks: Callbacks) -> RequestTask {
-        self.spawn_on_page(None, opts, callbacks)
+    pub fn spawn_request(
+        &self,
+        opts: RequestOptions,
+        callbacks: Callbacks<Response>,
+    ) -> RequestTask {
+        self.spawn(None, callbacks, move |inner, cancel| {
+            crate::request::run(inner, &opts, cancel)
+        })
     }
 
     /// As [`spawn_request`](Self::spawn_request), tied to `page`: when the
@@ -137,44 +144,52 @@ impl Client {
         &self,
         page: PageId,
         opts: RequestOptions,
-        callbacks: Callbacks,
+        callbacks: Callbacks<Response>,
     ) -> RequestTask {
-        self.spawn_on_page(Some(page), opts, callbacks)
+        self.spawn(Some(page), callbacks, move |inner, cancel| {
+            crate::request::run(inner, &opts, cancel)
+        })
     }
 
-    fn spawn_on_page(
+    /// Runs `work` on a worker thread as a task: waits for an in-flight slot,
+    /// then ends the task with the work's result unless it ended before.
+    pub(crate) fn spawn<T>(
         &self,
         page: Option<PageId>,
-        opts: RequestOptions,
-        callbacks: Callbacks,
-    ) -> RequestTask {
+        callbacks: Callbacks<T>,
+        work: impl FnOnce(&Arc<ClientInner>, &Cancel) -> Result<T, Error> + Send + 'static,
+    ) -> Task<T>
+    where
+        T: Clone + Send + 'static,
+    {
         let shared = Arc::new(TaskShared::new(callbacks));
         if let Some(page) = page {
             let mut pages = self.inner.pages.lock().unwrap_or_else(|p| p.into_inner());
             let list = pages.entry(page).or_default();
             list.retain(|w| w.strong_count() > 0);
-            list.push(Arc::downgrade(&shared));
+            let weak: Weak<dyn Stoppable> = Arc::downgrade(&shared) as Weak<dyn Stoppable>;
+            list.push(weak);
         }
         let worker = shared.clone();
         let inner = self.inner.clone();
         let spawned = std::thread::Builder::new()
-            .name("mpnet-request".into())
+            .name("mpnet-task".into())
             .spawn(move || {
                 let permit = inner.limiter.acquire();
-                if worker.is_finished() {
+                if worker.completion.is_finished() {
                     return;
                 }
-                let result = crate::request::run(&inner, &opts, worker.cancel());
+                let result = work(&inner, worker.cancel());
                 drop(permit);
-                worker.finish(result);
+                worker.completion.finish(result);
             });
         if let Err(e) = spawned {
-            shared.finish(Err(Error::new(
+            shared.completion.finish(Err(Error::new(
                 mpnet_core::ErrorKind::Unknown,
                 format!("could not start a worker thread: {e}"),
             )));
         }
-        RequestTask::new(shared)
+        Task::new(shared)
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

@@ -8,6 +8,7 @@
 //! | `client` | [`Client`]: TLS settings, keep-alive pool, in-flight bound, pages |
 //! | `conn` | one connection: DNS, TCP, proxy tunnel, TLS, under the deadline |
 //! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
+//! | `hop` | one hop: pooled or new connection, send, response head, stale retry |
 //! | `request` | the `my.request` driver over the core's `RequestFlow` |
 //! | `stream` | [`StreamResponse`]: the body as `std::io::Read` |
 //! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
@@ -19,11 +20,13 @@ mod cancel;
 mod client;
 mod conn;
 mod exchange;
+mod hop;
 mod limit;
 mod request;
 mod stream;
 mod task;
 
 pub use client::Client;
+pub use mpnet_core::task::{Callbacks, PageId};
 pub use stream::{BodyReader, StreamResponse};
-pub use task::{Callbacks, PageId, RequestTask};
+pub use task::{DownloadTask, RequestTask, Task, UploadTask};

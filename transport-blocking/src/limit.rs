@@ -56,38 +56,52 @@ impl Drop for Permit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    #[test]
-    fn at_most_max_in_flight_and_in_order() {
-        let limiter = Arc::new(Limiter::new(2));
+    /// Starts `n` threads that each take a slot, in ticket order, while the
+    /// caller holds `held` slots; returns (order of entry, peak in flight).
+    fn run(max: usize, held: usize, n: usize) -> (Vec<usize>, usize) {
+        let limiter = Arc::new(Limiter::new(max));
         let order = Arc::new(Mutex::new(Vec::new()));
-        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let first = limiter.acquire();
-        let second = limiter.acquire();
+        let active = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let holds: Vec<_> = (0..held).map(|_| limiter.acquire()).collect();
         let mut handles = Vec::new();
-        for i in 0..6 {
+        for i in 0..n {
             let (l, o, a, p) = (limiter.clone(), order.clone(), active.clone(), peak.clone());
             handles.push(std::thread::spawn(move || {
                 let _permit = l.acquire();
                 o.lock().unwrap().push(i);
-                let now = a.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(std::time::Duration::from_millis(5));
-                a.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                a.fetch_sub(1, Ordering::SeqCst);
             }));
-            // Let thread i take its ticket before thread i+1.
-            while limiter.state.lock().unwrap().next_ticket < i as u64 + 3 {
+            // Thread i takes its ticket before thread i+1 is started.
+            while limiter.state.lock().unwrap().next_ticket < (held + i + 1) as u64 {
                 std::thread::yield_now();
             }
         }
-        drop(first);
-        drop(second);
+        drop(holds);
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
-        assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+        let order = order.lock().unwrap().clone();
+        (order, peak.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn waiters_enter_in_arrival_order() {
+        let (order, peak) = run(1, 1, 6);
+        assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(peak, 1);
+    }
+
+    #[test]
+    fn never_more_than_max_in_flight() {
+        let (order, peak) = run(3, 2, 12);
+        assert_eq!(order.len(), 12);
+        assert!(peak <= 3, "peak {peak}");
     }
 }

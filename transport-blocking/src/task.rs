@@ -1,107 +1,47 @@
-//! The mini-program style of a call: `success`, `fail` and `complete`
-//! callbacks, and a task handle whose `abort()` works from any thread.
-//! Whatever ends the call first (its result, an abort, its page going away)
-//! runs the callbacks; everything after that does nothing, so `complete`
-//! runs exactly once (SPEC §4).
+//! Task handles of the mini-program style (`RequestTask`, `UploadTask`,
+//! `DownloadTask`): `abort()` from any thread, waiting for the result, and
+//! progress listeners. The once-only end-of-call rule lives in core
+//! ([`mpnet_core::task::Completion`]); this adds the blocking wait and the
+//! cancellation of the I/O.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use mpnet_core::request::Response;
+use mpnet_core::task::{Callbacks, Completion, HeadersFn, ProgressFn};
+use mpnet_core::transfer::{DownloadResponse, HeadersReceived, ProgressEvent, UploadResponse};
 use mpnet_core::{Error, ErrorKind};
 
 use crate::cancel::Cancel;
 
-/// A page of the mini-program, named by the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PageId(pub u64);
-
-type SuccessFn = Box<dyn FnOnce(&Response) + Send>;
-type FailFn = Box<dyn FnOnce(&Error) + Send>;
-type CompleteFn = Box<dyn FnOnce(&Result<Response, Error>) + Send>;
-
-/// The `success`/`fail`/`complete` callbacks of a call.
-///
-/// ```
-/// use mpnet_blocking::Callbacks;
-/// let cb = Callbacks::new()
-///     .success(|res| println!("status {}", res.status))
-///     .fail(|err| println!("error {}", err.code(mpnet_core::Api::Request)))
-///     .complete(|_| println!("done"));
-/// # drop(cb);
-/// ```
-#[derive(Default)]
-#[must_use]
-pub struct Callbacks {
-    success: Option<SuccessFn>,
-    fail: Option<FailFn>,
-    complete: Option<CompleteFn>,
-}
-
-impl std::fmt::Debug for Callbacks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callbacks").finish_non_exhaustive()
-    }
-}
-
-impl Callbacks {
-    /// No callbacks.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Runs on success.
-    pub fn success(mut self, f: impl FnOnce(&Response) + Send + 'static) -> Self {
-        self.success = Some(Box::new(f));
-        self
-    }
-    /// Runs on failure.
-    pub fn fail(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
-        self.fail = Some(Box::new(f));
-        self
-    }
-    /// Runs after `success` or `fail`, exactly once.
-    pub fn complete(mut self, f: impl FnOnce(&Result<Response, Error>) + Send + 'static) -> Self {
-        self.complete = Some(Box::new(f));
-        self
-    }
-
-    fn run(self, result: Result<Response, Error>) -> Result<Response, Error> {
-        match &result {
-            Ok(r) => {
-                if let Some(f) = self.success {
-                    f(r)
-                }
-            }
-            Err(e) => {
-                if let Some(f) = self.fail {
-                    f(e)
-                }
-            }
-        }
-        if let Some(f) = self.complete {
-            f(&result);
-        }
-        result
-    }
-}
-
 /// State shared by a task's worker, its handle and the page registry.
-pub(crate) struct TaskShared {
-    finished: AtomicBool,
-    callbacks: Mutex<Option<Callbacks>>,
-    result: Mutex<Option<Result<Response, Error>>>,
-    done: std::sync::Condvar,
+pub(crate) struct TaskShared<T> {
+    pub(crate) completion: Completion<T>,
     cancel: Cancel,
+    signal: Arc<(Mutex<()>, Condvar)>,
 }
 
-impl TaskShared {
-    pub(crate) fn new(callbacks: Callbacks) -> Self {
+/// What the page registry holds: anything that can be stopped.
+pub(crate) trait Stoppable: Send + Sync {
+    fn stop(&self, error: Error);
+}
+
+impl<T: Clone + Send + 'static> Stoppable for TaskShared<T> {
+    fn stop(&self, error: Error) {
+        TaskShared::stop(self, error)
+    }
+}
+
+impl<T: Clone> TaskShared<T> {
+    pub(crate) fn new(callbacks: Callbacks<T>) -> Self {
+        let signal = Arc::new((Mutex::new(()), Condvar::new()));
+        let notify = signal.clone();
         TaskShared {
-            finished: AtomicBool::new(false),
-            callbacks: Mutex::new(Some(callbacks)),
-            result: Mutex::new(None),
-            done: std::sync::Condvar::new(),
+            completion: Completion::new(callbacks, move || {
+                let _guard = notify.0.lock().unwrap_or_else(|p| p.into_inner());
+                notify.1.notify_all();
+            }),
             cancel: Cancel::default(),
+            signal,
         }
     }
 
@@ -109,80 +49,92 @@ impl TaskShared {
         &self.cancel
     }
 
-    pub(crate) fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
-    }
-
-    /// Ends the task with `result` unless it has ended already.
-    pub(crate) fn finish(&self, result: Result<Response, Error>) {
-        if self.finished.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let callbacks = self
-            .callbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default();
-        let result = callbacks.run(result);
-        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-        self.done.notify_all();
-    }
-
     /// Ends the task with `error` now and stops its I/O.
     pub(crate) fn stop(&self, error: Error) {
         self.cancel.cancel();
-        self.finish(Err(error));
+        self.completion.finish(Err(error));
+    }
+
+    fn wait(&self) -> Result<T, Error> {
+        let mut guard = self.signal.0.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(result) = self.completion.result() {
+                return result;
+            }
+            guard = self.signal.1.wait(guard).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
-/// The handle of a started call (`RequestTask` of the seed).
-#[derive(Clone)]
-pub struct RequestTask {
-    shared: Arc<TaskShared>,
+/// The handle of a started call; `T` is its success value.
+pub struct Task<T> {
+    shared: Arc<TaskShared<T>>,
 }
 
-impl std::fmt::Debug for RequestTask {
+/// `RequestTask` of the seed (`my.request`).
+pub type RequestTask = Task<Response>;
+/// `UploadTask` of the seed (`my.uploadFile`).
+pub type UploadTask = Task<UploadResponse>;
+/// The task of `my.downloadFile` (progress and abort are extensions).
+pub type DownloadTask = Task<DownloadResponse>;
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestTask")
-            .field("finished", &self.shared.is_finished())
-            .finish()
+        f.debug_struct("Task").finish_non_exhaustive()
     }
 }
 
-impl RequestTask {
-    pub(crate) fn new(shared: Arc<TaskShared>) -> Self {
-        RequestTask { shared }
+impl<T: Clone> Task<T> {
+    pub(crate) fn new(shared: Arc<TaskShared<T>>) -> Self {
+        Task { shared }
     }
 
-    /// Ends the request at once with error 20 (SPEC §4); after completion it
-    /// does nothing. Callable from any thread.
+    /// Ends the call at once (SPEC §4: error 20 for `my.request`; §5: error
+    /// 12 "aborted" for uploads) and stops its I/O; after completion it does
+    /// nothing. Callable from any thread.
     pub fn abort(&self) {
-        if !self.shared.is_finished() {
-            self.shared.stop(Error::new(
-                ErrorKind::Aborted,
-                "request aborted by RequestTask.abort()",
-            ));
+        if !self.shared.completion.is_finished() {
+            self.shared
+                .stop(Error::new(ErrorKind::Aborted, "aborted by task.abort()"));
         }
     }
 
     /// Whether the task has ended (its callbacks have run).
     pub fn is_finished(&self) -> bool {
-        self.shared.is_finished()
+        self.shared.completion.is_finished()
     }
 
     /// Waits for the task to end and returns its result.
-    pub fn wait(&self) -> Result<Response, Error> {
-        let mut slot = self.shared.result.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(r) = slot.as_ref() {
-                return r.clone();
-            }
-            slot = self
-                .shared
-                .done
-                .wait(slot)
-                .unwrap_or_else(|p| p.into_inner());
-        }
+    pub fn wait(&self) -> Result<T, Error> {
+        self.shared.wait()
+    }
+
+    /// `onProgressUpdate`: listens to progress from now on.
+    pub fn on_progress_update(
+        &self,
+        f: impl Fn(&ProgressEvent) + Send + Sync + 'static,
+    ) -> ProgressFn {
+        let f: ProgressFn = Arc::new(f);
+        self.shared.completion.on_progress_update(f.clone());
+        f
+    }
+
+    /// `offProgressUpdate`: removes every registration of `f`.
+    pub fn off_progress_update(&self, f: &ProgressFn) {
+        self.shared.completion.off_progress_update(f);
+    }
+
+    /// `onHeadersReceived`: listens to the response head.
+    pub fn on_headers_received(&self, f: impl Fn(&HeadersReceived) + Send + Sync + 'static) {
+        let f: HeadersFn = Arc::new(f);
+        self.shared.completion.on_headers_received(f);
     }
 }

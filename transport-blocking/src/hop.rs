@@ -1,0 +1,119 @@
+//! One hop of a call: a connection (from the pool, or new), the request
+//! sent, the final response head read; a stale pooled connection is retried
+//! once on a fresh one when the core allows it (`pool::may_retry_on_fresh`).
+//! Shared by `my.request`, `my.uploadFile` and `my.downloadFile`.
+
+use std::time::Instant;
+
+use mpnet_core::http1::{state, Exchange, ResponseHead};
+use mpnet_core::pool::{self, PoolKey};
+use mpnet_core::request::{Method, Profile};
+use mpnet_core::{tls, Error, ErrorKind, Target};
+
+use crate::cancel::Cancel;
+use crate::client::ClientInner;
+use crate::conn::{self, Conn, ConnectArgs};
+use crate::exchange::{recv_response, Fail};
+
+/// What one hop sends, and how its errors read.
+pub(crate) struct Hop<'a> {
+    /// Where it goes.
+    pub target: &'a Target,
+    /// Its method (only idempotent ones are retried).
+    pub method: Method,
+    /// The call's deadline.
+    pub deadline: Instant,
+    /// The call's timeout error.
+    pub timeout: &'a dyn Fn() -> Error,
+}
+
+/// Gets a connection, sends with `send` and reads the final response head.
+pub(crate) fn open_and_send(
+    client: &ClientInner,
+    hop: &Hop<'_>,
+    cancel: &Cancel,
+    started: Instant,
+    profile: &mut Profile,
+    send: &mut dyn FnMut(&mut Conn) -> Result<Exchange<state::RecvResponse>, Fail>,
+) -> Result<(Conn, ResponseHead, Exchange<state::RecvResponse>), Error> {
+    let proxy = client
+        .ctx
+        .proxy()
+        .filter(|p| p.applies_to(hop.target))
+        .map(|p| p.target());
+    let key = PoolKey::new(hop.target, proxy);
+    let mut attempt = 0;
+    loop {
+        if Instant::now() >= hop.deadline {
+            return Err((hop.timeout)());
+        }
+        let pooled = client.take_pooled(&key);
+        let reused = pooled.is_some();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let args = ConnectArgs {
+                    target: hop.target,
+                    proxy,
+                    tls: &client.tls,
+                    deadline: hop.deadline,
+                    cancel,
+                    started,
+                };
+                conn::connect(&args, profile).map_err(|f| f.into_error(hop.timeout))?
+            }
+        };
+        if let Ok(s) = conn.socket() {
+            cancel.watch(&s);
+        }
+        profile.reused = reused;
+        let result = send(&mut conn).and_then(|mut ex| {
+            profile.request_sent = Some(started.elapsed());
+            let head = recv_response(&mut conn, &mut ex, hop.deadline)?;
+            Ok((head, ex))
+        });
+        match result {
+            Ok((head, ex)) => {
+                profile.first_byte = Some(started.elapsed());
+                return Ok((conn, head, ex));
+            }
+            Err(fail) => {
+                let retry = pool::may_retry_on_fresh(hop.method, reused, attempt)
+                    && is_stale_failure(&fail)
+                    && !cancel.is_cancelled();
+                conn.close();
+                if !retry {
+                    return Err(classify(fail, hop.timeout));
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// A failure that a connection closed while idle would cause.
+fn is_stale_failure(fail: &Fail) -> bool {
+    match fail {
+        Fail::Io(e) => !conn::is_timeout(e),
+        Fail::Api(e) => e.kind() == ErrorKind::Network,
+    }
+}
+
+/// The API error for a failure, with the call's timeout error for a passed
+/// deadline.
+pub(crate) fn classify(fail: Fail, timeout: &dyn Fn() -> Error) -> Error {
+    match fail {
+        Fail::Api(e) => e,
+        Fail::Io(e) if conn::is_timeout(&e) => timeout(),
+        Fail::Io(e) => tls::io_error(&e, "network error"),
+    }
+}
+
+/// Returns a connection to the pool, or closes it.
+pub(crate) fn release(client: &ClientInner, conn: Conn, reusable: bool) {
+    if reusable {
+        client.put_pooled(conn);
+    } else {
+        conn.close();
+    }
+}
