@@ -7,13 +7,14 @@ use std::time::Instant;
 
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{RequestOptions, Response};
+use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::{tls, AppContext, ContextError, Error};
 use rustls::ClientConfig;
 
 use crate::cancel::Cancel;
 use crate::conn::Conn;
 use crate::limit::Limiter;
-use crate::task::{RequestTask, Stoppable, Task, TaskShared};
+use crate::task::{DownloadTask, RequestTask, Stoppable, Task, TaskShared, UploadTask};
 use mpnet_core::task::{Callbacks, PageId};
 
 /// A blocking mpnet client for one app. Cheap to clone; clones share the
@@ -133,7 +134,7 @@ impl Client {
         opts: RequestOptions,
         callbacks: Callbacks<Response>,
     ) -> RequestTask {
-        self.spawn(None, callbacks, move |inner, cancel| {
+        self.spawn_with(None, callbacks, move |inner, cancel, _| {
             crate::request::run(inner, &opts, cancel)
         })
     }
@@ -146,18 +147,20 @@ impl Client {
         opts: RequestOptions,
         callbacks: Callbacks<Response>,
     ) -> RequestTask {
-        self.spawn(Some(page), callbacks, move |inner, cancel| {
+        self.spawn_with(Some(page), callbacks, move |inner, cancel, _| {
             crate::request::run(inner, &opts, cancel)
         })
     }
 
     /// Runs `work` on a worker thread as a task: waits for an in-flight slot,
     /// then ends the task with the work's result unless it ended before.
-    pub(crate) fn spawn<T>(
+    fn spawn_with<T>(
         &self,
         page: Option<PageId>,
         callbacks: Callbacks<T>,
-        work: impl FnOnce(&Arc<ClientInner>, &Cancel) -> Result<T, Error> + Send + 'static,
+        work: impl FnOnce(&Arc<ClientInner>, &Cancel, &mpnet_core::task::Completion<T>) -> Result<T, Error>
+            + Send
+            + 'static,
     ) -> Task<T>
     where
         T: Clone + Send + 'static,
@@ -179,7 +182,7 @@ impl Client {
                 if worker.completion.is_finished() {
                     return;
                 }
-                let result = work(&inner, worker.cancel());
+                let result = work(&inner, worker.cancel(), &worker.completion);
                 drop(permit);
                 worker.completion.finish(result);
             });
@@ -190,6 +193,55 @@ impl Client {
             )));
         }
         Task::new(shared)
+    }
+
+    /// Runs `my.uploadFile` and waits for its result (SPEC §5): the file is
+    /// streamed from disk in chunks with an exact Content-Length.
+    pub fn upload_file(&self, opts: UploadOptions) -> Result<UploadResponse, Error> {
+        let cancel = Cancel::default();
+        let _permit = self.inner.limiter.acquire();
+        crate::transfer::upload_file(&self.inner, &opts, &cancel, None)
+    }
+
+    /// Starts `my.uploadFile` in the mini-program style; progress and the
+    /// response head go to the listeners in `callbacks` and on the task.
+    pub fn spawn_upload(
+        &self,
+        opts: UploadOptions,
+        callbacks: Callbacks<UploadResponse>,
+    ) -> UploadTask {
+        self.spawn_transfer(callbacks, move |inner, cancel, done| {
+            crate::transfer::upload_file(inner, &opts, cancel, Some(done))
+        })
+    }
+
+    /// Runs `my.downloadFile` and waits for its result (SPEC §6): the body is
+    /// streamed to a file in the app's temp folder.
+    pub fn download_file(&self, opts: DownloadOptions) -> Result<DownloadResponse, Error> {
+        let cancel = Cancel::default();
+        let _permit = self.inner.limiter.acquire();
+        crate::transfer::download_file(&self.inner, &opts, &cancel, None)
+    }
+
+    /// Starts `my.downloadFile` in the mini-program style, with progress.
+    pub fn spawn_download(
+        &self,
+        opts: DownloadOptions,
+        callbacks: Callbacks<DownloadResponse>,
+    ) -> DownloadTask {
+        self.spawn_transfer(callbacks, move |inner, cancel, done| {
+            crate::transfer::download_file(inner, &opts, cancel, Some(done))
+        })
+    }
+
+    fn spawn_transfer<T: Clone + Send + 'static>(
+        &self,
+        callbacks: Callbacks<T>,
+        work: impl FnOnce(&Arc<ClientInner>, &Cancel, &mpnet_core::task::Completion<T>) -> Result<T, Error>
+            + Send
+            + 'static,
+    ) -> Task<T> {
+        self.spawn_with(None, callbacks, work)
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

@@ -12,6 +12,7 @@
 //! | `request` | the `my.request` driver over the core's `RequestFlow` |
 //! | `stream` | [`StreamResponse`]: the body as `std::io::Read` |
 //! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
+//! | `transfer` | `my.uploadFile` and `my.downloadFile`: files streamed in chunks |
 //! | `limit` | the first-come, first-served bound on requests in flight |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ mod limit;
 mod request;
 mod stream;
 mod task;
+mod transfer;
 
 pub use client::Client;
 pub use mpnet_core::task::{Callbacks, PageId};
