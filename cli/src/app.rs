@@ -70,11 +70,16 @@ impl Flags {
             b = b.read_dir(cwd);
         } else {
             for d in &self.read_dirs {
-                b = b.read_dir(d);
+                // Absolute, so absolute filePaths can match it.
+                let abs = std::path::absolute(d)
+                    .map_err(|e| format!("--read-dir {}: {e}", d.display()))?;
+                b = b.read_dir(abs);
             }
         }
         let temp = match &self.temp_dir {
-            Some(d) => d.clone(),
+            Some(d) => {
+                std::path::absolute(d).map_err(|e| format!("--temp-dir {}: {e}", d.display()))?
+            }
             None => std::env::temp_dir().join("mpnet-downloads"),
         };
         b = b.temp_dir(temp);

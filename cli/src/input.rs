@@ -48,7 +48,10 @@ pub fn options_or_exit<T>(
 
 /// Prints a call's result: the success JSON (exit 0) or the error JSON
 /// (exit 1).
-pub fn print_result<T: serde::Serialize>(result: Result<T, mpnet_core::Error>, api: mpnet_core::Api) -> u8 {
+pub fn print_result<T: serde::Serialize>(
+    result: Result<T, mpnet_core::Error>,
+    api: mpnet_core::Api,
+) -> u8 {
     match result {
         Ok(value) => {
             print_json(&value);

@@ -11,6 +11,7 @@ mod encode;
 mod input;
 mod request;
 mod serve;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,16 @@ enum Command {
         /// The my.request options: JSON, @FILE, or - for stdin.
         options: String,
     },
+    /// Run my.uploadFile (progress bar on stderr when it is a terminal).
+    Upload {
+        /// The my.uploadFile options: JSON, @FILE, or - for stdin.
+        options: String,
+    },
+    /// Run my.downloadFile (progress bar on stderr when it is a terminal).
+    Download {
+        /// The my.downloadFile options: JSON, @FILE, or - for stdin.
+        options: String,
+    },
     /// Serve the loopback HTTPS test server (httpbin-like endpoints).
     Serve {
         /// The port (0: any free port).
@@ -76,6 +87,8 @@ fn main() -> ExitCode {
         Command::Encode { options } => encode::run(&cli.flags, options),
         Command::Request { options } => request::run(&cli.flags, options),
         Command::Serve { port } => serve::run(*port),
+        Command::Upload { options } => transfer::upload(&cli.flags, options),
+        Command::Download { options } => transfer::download(&cli.flags, options),
     };
     match result {
         Ok(code) => ExitCode::from(code),

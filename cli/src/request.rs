@@ -17,7 +17,10 @@ pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
         Ok(opts) => opts,
         Err(code) => return Ok(code),
     };
-    Ok(print_result(request(flags.transport, ctx, opts)?, Api::Request))
+    Ok(print_result(
+        request(flags.transport, ctx, opts)?,
+        Api::Request,
+    ))
 }
 
 /// Runs one request on the chosen transport. The outer `Err` is a usage

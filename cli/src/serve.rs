@@ -12,8 +12,10 @@ pub fn run(port: u16) -> Result<u8, String> {
     let dir = std::env::temp_dir().join(format!("mpnet-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ca_file = dir.join("ca.pem");
-    ca.write_pem(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    let server = serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    ca.write_pem(&ca_file)
+        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    let server =
+        serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let line = serde_json::json!({
         "https": format!("https://127.0.0.1:{}", server.port()),
         "wss": format!("wss://127.0.0.1:{}/ws", server.port()),

@@ -170,3 +170,145 @@ fn request_against_the_test_kit() {
     let out = mpnet(&["request", &opts]);
     assert_eq!(json_out(&out)["error"], 19);
 }
+
+fn ca_file(ca: &TestCa, dir: &std::path::Path) -> String {
+    let path = dir.join("ca.pem");
+    ca.write_pem(&path).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn upload_and_download_through_the_command() {
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    let files = dir.path().join("files");
+    let temp = dir.path().join("temp");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("a.txt"), "hello").unwrap();
+    let opts = format!(
+        r#"{{"url":"{}","filePath":"a.txt","fileName":"f","formData":{{"k":"v"}}}}"#,
+        server.url("/upload")
+    );
+    let out = mpnet(&[
+        "--ca-file",
+        &ca_arg,
+        "--read-dir",
+        files.to_str().unwrap(),
+        "upload",
+        &opts,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json_out(&out);
+    assert_eq!(v["statusCode"], "200");
+    let echo: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+    assert_eq!(echo["form"]["k"], "v");
+    assert_eq!(echo["files"]["f"]["size"], 5);
+    // Not in the read folder: 13. Missing: 11.
+    let opts = format!(
+        r#"{{"url":"{}","filePath":"/etc/passwd","fileName":"f"}}"#,
+        server.url("/upload")
+    );
+    let out = mpnet(&[
+        "--ca-file",
+        &ca_arg,
+        "--read-dir",
+        files.to_str().unwrap(),
+        "upload",
+        &opts,
+    ]);
+    assert_eq!(json_out(&out)["error"], 13);
+    let opts = format!(
+        r#"{{"url":"{}","filePath":"nope.txt","fileName":"f"}}"#,
+        server.url("/upload")
+    );
+    let out = mpnet(&[
+        "--ca-file",
+        &ca_arg,
+        "--read-dir",
+        files.to_str().unwrap(),
+        "upload",
+        &opts,
+    ]);
+    assert_eq!(json_out(&out)["error"], 11);
+
+    let opts = format!(
+        r#"{{"url":"{}"}}"#,
+        server.url("/download/report.pdf?size=5000")
+    );
+    let out = mpnet(&[
+        "--ca-file",
+        &ca_arg,
+        "--temp-dir",
+        temp.to_str().unwrap(),
+        "download",
+        &opts,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let path = json_out(&out)["apFilePath"].as_str().unwrap().to_string();
+    assert!(
+        path.ends_with(".pdf") && path.starts_with(temp.to_str().unwrap()),
+        "{path}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        mpnet_testkit::download_content("report.pdf", 5000)
+    );
+    let out = mpnet(&[
+        "--ca-file",
+        &ca_arg,
+        "--temp-dir",
+        temp.to_str().unwrap(),
+        "download",
+        r#"{"url":"http://example.com/x"}"#,
+    ]);
+    assert_eq!(json_out(&out)["error"], 20);
+}
+
+/// A full disk, made real with a file-size limit: the write fails (EFBIG),
+/// the download is 12, and no file is left behind (SPEC §6).
+#[cfg(unix)]
+#[test]
+fn download_to_a_full_disk_is_12_and_leaves_nothing() {
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    let temp = dir.path().join("temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let opts = format!(r#"{{"url":"{}"}}"#, server.url("/bytes/2000000"));
+    // ulimit -f counts 1024-byte blocks; SIGXFSZ ignored so write() fails.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 500; exec '{}' --ca-file '{}' --temp-dir '{}' download '{}'",
+        env!("CARGO_BIN_EXE_mpnet"),
+        ca_arg,
+        temp.display(),
+        opts
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_out(&out);
+    assert_eq!(v["error"], 12, "{v}");
+    let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
