@@ -261,3 +261,118 @@ pub fn run_interop<T: Transport>(transport: &T) {
     let e = run(RequestOptions::new(hb.url("/html"))).unwrap_err();
     assert_eq!(e.code(Api::Request), 14);
 }
+
+/// The upload/download interop of issue 5 against real httpbin: a text and
+/// a binary file with formData to `/post`, and `/bytes/N` downloads.
+pub fn run_transfer_interop<T: crate::transfer::TransferTransport>(transport: &T) {
+    use mpnet_core::transfer::{DownloadOptions, UploadOptions};
+    let Some(hb) = Httpbin::start() else { return };
+    let name = transport.name();
+    let root = std::env::temp_dir().join(format!(
+        "mpnet-hb-transfer-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let files = root.join("files");
+    let temp = root.join("temp");
+    std::fs::create_dir_all(&files).expect("files");
+    std::fs::create_dir_all(&temp).expect("temp");
+    let ctx = AppContext::builder("2021000000000000", "1.0.0")
+        .add_roots_pem(&hb.ca.cert_pem())
+        .expect("CA")
+        .use_web_pki_roots(false)
+        .allow_any_origin()
+        .read_dir(&files)
+        .temp_dir(&temp)
+        .build()
+        .expect("ctx");
+    let rec = || std::sync::Arc::new(std::sync::Mutex::new(crate::transfer::Seen::default()));
+
+    // A text file with formData.
+    std::fs::write(files.join("hello.txt"), "你好, httpbin\n").expect("write");
+    let mut form = serde_json::Map::new();
+    form.insert("from".into(), "支付宝".into());
+    form.insert("n".into(), serde_json::json!(2));
+    let r = transport
+        .upload(
+            &ctx,
+            UploadOptions::new(hb.url("/post"), "hello.txt", "file").form_data(form),
+            Control::None,
+            rec(),
+        )
+        .unwrap_or_else(|e| panic!("[{name}] upload text: {e}"));
+    assert_eq!(r.status_code, "200");
+    let echo: serde_json::Value = serde_json::from_str(&r.data).expect("httpbin answers JSON");
+    assert_eq!(
+        echo["form"],
+        serde_json::json!({"from": "支付宝", "n": "2"}),
+        "[{name}]"
+    );
+    assert_eq!(echo["files"]["file"], "你好, httpbin\n", "[{name}]");
+
+    // A binary file: httpbin echoes it as a data URL.
+    let bytes = mpnet_testkit::pseudo_random_bytes(9, 50_000);
+    std::fs::write(files.join("blob.bin"), &bytes).expect("write");
+    let r = transport
+        .upload(
+            &ctx,
+            UploadOptions::new(hb.url("/post"), "blob.bin", "blob"),
+            Control::None,
+            rec(),
+        )
+        .unwrap_or_else(|e| panic!("[{name}] upload binary: {e}"));
+    let echo: serde_json::Value = serde_json::from_str(&r.data).expect("JSON");
+    let url = echo["files"]["blob"].as_str().expect("file echoed");
+    let b64 = url
+        .rsplit_once("base64,")
+        .map(|(_, b)| b)
+        .expect("a data URL");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64"),
+        bytes,
+        "[{name}]"
+    );
+
+    // Downloads: /bytes/N twice with the same seed give the same file; 404
+    // leaves nothing behind.
+    let a = transport
+        .download(
+            &ctx,
+            DownloadOptions::new(hb.url("/bytes/100000?seed=3")),
+            Control::None,
+            rec(),
+        )
+        .unwrap_or_else(|e| panic!("[{name}] download: {e}"));
+    let b = transport
+        .download(
+            &ctx,
+            DownloadOptions::new(hb.url("/bytes/100000?seed=3")),
+            Control::None,
+            rec(),
+        )
+        .unwrap_or_else(|e| panic!("[{name}] download: {e}"));
+    let (fa, fb) = (
+        std::fs::read(&a.ap_file_path).expect("a"),
+        std::fs::read(&b.ap_file_path).expect("b"),
+    );
+    assert_eq!(fa.len(), 100_000);
+    assert_eq!(fa, fb, "[{name}] same seed, same bytes");
+    let before = std::fs::read_dir(&temp).map(|d| d.count()).unwrap_or(0);
+    let e = transport
+        .download(
+            &ctx,
+            DownloadOptions::new(hb.url("/status/404")),
+            Control::None,
+            rec(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(Api::Download), 12);
+    assert_eq!(
+        std::fs::read_dir(&temp).map(|d| d.count()).unwrap_or(0),
+        before,
+        "[{name}] 404 left a file"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

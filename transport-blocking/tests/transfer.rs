@@ -62,3 +62,8 @@ impl TransferTransport for Blocking {
 fn transfer_table() {
     mpnet_conformance::transfer::run_all(&Blocking);
 }
+
+#[test]
+fn httpbin_transfer_interop() {
+    mpnet_conformance::httpbin::run_transfer_interop(&Blocking);
+}
