@@ -101,10 +101,13 @@ impl<T> Callbacks<T> {
     }
 }
 
+/// The callbacks that run when a call ends.
+type Ending<T> = (Option<SuccessFn<T>>, Option<FailFn>, Option<CompleteFn<T>>);
+
 /// The shared end-of-call state of a task. See the module docs.
 pub struct Completion<T> {
     finished: AtomicBool,
-    callbacks: Mutex<Option<(Option<SuccessFn<T>>, Option<FailFn>, Option<CompleteFn<T>>)>>,
+    callbacks: Mutex<Option<Ending<T>>>,
     progress: Mutex<Vec<ProgressFn>>,
     headers: Mutex<Vec<HeadersFn>>,
     result: Mutex<Option<Result<T, Error>>>,

@@ -45,10 +45,7 @@ fn replay(target: &str) {
         .unwrap_or_else(|| panic!("no check named {target}"));
     let root = fuzz_dir();
     let corpus = files(&root.join("corpus").join(target));
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/{target} has no seed files"
-    );
+    assert!(!corpus.is_empty(), "fuzz/corpus/{target} has no seed files");
     let regressions = files(&root.join("regressions").join(target));
     let mut failed = Vec::new();
     for path in corpus.iter().chain(&regressions) {

@@ -174,7 +174,7 @@ fn at_most_five_tasks_open_or_connecting() {
     let sixth = slots.connect(true).unwrap();
     assert!(slots.connect(true).is_err());
     slots.finished(tasks[1].id);
-    slots.connect(true).unwrap();
+    let _seventh = slots.connect(true).unwrap();
     assert_eq!(slots.active_tasks(), 5);
     assert_eq!(
         slots.phase(tasks[0].id),

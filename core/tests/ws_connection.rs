@@ -505,6 +505,8 @@ enum Item {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Raw(Vec<u8>),
+    /// A lone data frame: may break the fragmentation rules or UTF-8.
+    Lone(bool, u8, Vec<u8>),
 }
 
 fn item(garbage: bool) -> impl Strategy<Value = Item> {
@@ -530,6 +532,8 @@ fn item(garbage: bool) -> impl Strategy<Value = Item> {
         2 => control.clone().prop_map(Item::Ping),
         1 => control.prop_map(Item::Pong),
         raw_weight => proptest::collection::vec(any::<u8>(), 1..20).prop_map(Item::Raw),
+        raw_weight * 2 => (any::<bool>(), 0u8..3, proptest::collection::vec(any::<u8>(), 0..12))
+            .prop_map(|(fin, op, payload)| Item::Lone(fin, op, payload)),
     ]
 }
 
@@ -569,6 +573,7 @@ fn encode_items(items: &[Item], close: &Option<(u16, String)>) -> Vec<u8> {
             Item::Ping(p) => wire.extend(frame(true, PING, p)),
             Item::Pong(p) => wire.extend(frame(true, PONG, p)),
             Item::Raw(r) => wire.extend_from_slice(r),
+            Item::Lone(fin, op, payload) => wire.extend(frame(*fin, OpCode::from(*op), payload)),
         }
     }
     if let Some((code, reason)) = close {

@@ -423,6 +423,7 @@ impl Connection {
         }
         self.ensure_open()?;
         self.queue_close(code, reason);
+        self.message = None;
         self.state = State::ClosedByUs {
             code,
             reason: reason.to_string(),
@@ -446,6 +447,7 @@ impl Connection {
     pub fn supersede(&mut self, now: Instant) {
         if self.state == State::Active {
             self.queue_close(NORMAL_CLOSURE, "");
+            self.message = None;
             self.state = State::ClosedByUs {
                 code: NORMAL_CLOSURE,
                 reason: String::new(),

@@ -46,7 +46,7 @@ impl Utf8Validator {
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.carry_len > 0 {
             // Complete the character that the previous piece started.
-            let width = match self.carry[0] {
+            let width: usize = match self.carry[0] {
                 0xf0..=0xff => 4,
                 0xe0..=0xef => 3,
                 _ => 2,
