@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
+use crate::socket::SocketTask;
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
+use mpnet_core::ws::listeners::{CloseListener, ErrorListener, MessageListener, OpenListener};
+use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
 use mpnet_core::{tls, AppContext, ContextError, Error};
 use rustls::ClientConfig;
 
@@ -49,6 +52,7 @@ pub(crate) struct ClientInner {
     pub(crate) tls: Arc<ClientConfig>,
     pool: Mutex<Pool<Conn>>,
     pub(crate) limiter: Limiter,
+    pub(crate) sockets: Arc<crate::socket::AppSockets>,
     pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
 }
 
@@ -99,6 +103,7 @@ impl Client {
                 tls,
                 pool: Mutex::new(Pool::new(pool)),
                 limiter,
+                sockets: Arc::default(),
                 pages: Mutex::new(HashMap::new()),
             }),
         })
@@ -242,6 +247,74 @@ impl Client {
             + 'static,
     ) -> Task<T> {
         self.spawn_with(None, callbacks, work)
+    }
+
+    /// `my.connectSocket` (SPEC §7): returns at once; `success` runs just
+    /// before the open event, `fail` with the socket codes. Without
+    /// `multiple` this is the app's one socket (a previous one is closed
+    /// first); with `multiple: true` a separate [`SocketTask`] (at most 5).
+    pub fn connect_socket(&self, opts: ConnectOptions, callbacks: Callbacks<()>) -> SocketTask {
+        crate::socket::connect_socket(&self.inner, opts, callbacks)
+    }
+
+    /// `my.sendSocketMessage` on the app socket: 10 when none is open.
+    pub fn send_socket_message(&self, opts: &SendOptions) -> Result<(), Error> {
+        self.inner.sockets.send(opts)
+    }
+
+    /// `my.closeSocket` on the app socket: 10 when none is open.
+    pub fn close_socket(&self, opts: &CloseOptions) -> Result<(), Error> {
+        self.inner.sockets.close(opts)
+    }
+
+    /// `my.onSocketOpen`.
+    pub fn on_socket_open(&self, cb: Arc<OpenListener>) {
+        self.inner.sockets.listeners().open.on(cb);
+    }
+    /// `my.onSocketMessage`.
+    pub fn on_socket_message(&self, cb: Arc<MessageListener>) {
+        self.inner.sockets.listeners().message.on(cb);
+    }
+    /// `my.onSocketError`.
+    pub fn on_socket_error(&self, cb: Arc<ErrorListener>) {
+        self.inner.sockets.listeners().error.on(cb);
+    }
+    /// `my.onSocketClose`.
+    pub fn on_socket_close(&self, cb: Arc<CloseListener>) {
+        self.inner.sockets.listeners().close.on(cb);
+    }
+    /// `my.offSocketOpen(cb)`: removes every registration of `cb`; `None`
+    /// removes all open listeners.
+    pub fn off_socket_open(&self, cb: Option<&Arc<OpenListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.open.off(cb)),
+            None => l.open.off_all(),
+        }
+    }
+    /// `my.offSocketMessage(cb)`, or all with `None`.
+    pub fn off_socket_message(&self, cb: Option<&Arc<MessageListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.message.off(cb)),
+            None => l.message.off_all(),
+        }
+    }
+    /// `my.offSocketError(cb)`, or all with `None`.
+    pub fn off_socket_error(&self, cb: Option<&Arc<ErrorListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.error.off(cb)),
+            None => l.error.off_all(),
+        }
+    }
+    /// `my.offSocketClose(cb)`, or all with `None`.
+    pub fn off_socket_close(&self, cb: Option<&Arc<CloseListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.close.off(cb)),
+            None => l.close.off_all(),
+        }
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

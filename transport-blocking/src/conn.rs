@@ -165,7 +165,11 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
 }
 
 /// Resolves and connects; returns the stream and when resolution ended.
-fn tcp_connect(host: &str, port: u16, deadline: Instant) -> io::Result<(TcpStream, Instant)> {
+pub(crate) fn tcp_connect(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> io::Result<(TcpStream, Instant)> {
     let addrs = resolve(host, port, deadline)?;
     let dns = Instant::now();
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));

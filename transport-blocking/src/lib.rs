@@ -10,6 +10,7 @@
 //! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
 //! | `hop` | one hop: pooled or new connection, send, response head, stale retry |
 //! | `request` | the `my.request` driver over the core's `RequestFlow` |
+//! | `socket` | `my.connectSocket`, the app socket and `SocketTask`s: reader and writer threads |
 //! | `stream` | [`StreamResponse`]: the body as `std::io::Read` |
 //! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
 //! | `transfer` | `my.uploadFile` and `my.downloadFile`: files streamed in chunks |
@@ -24,11 +25,13 @@ mod exchange;
 mod hop;
 mod limit;
 mod request;
+mod socket;
 mod stream;
 mod task;
 mod transfer;
 
 pub use client::Client;
 pub use mpnet_core::task::{Callbacks, PageId};
+pub use socket::SocketTask;
 pub use stream::{BodyReader, StreamResponse};
 pub use task::{DownloadTask, RequestTask, Task, UploadTask};

@@ -1,0 +1,720 @@
+//! `my.connectSocket` and the socket events (SPEC §7) on threads.
+//!
+//! Each socket has a reader thread (connect, TLS, handshake, then reading)
+//! and a writer thread (writing what the core queued). The TLS session and
+//! the core's `Connection` sit behind one lock that is never held while a
+//! socket blocks: reads happen on the raw TCP stream outside the lock, and
+//! writes go through the writer thread, so sending from any thread while
+//! messages arrive never deadlocks, whatever the peer does.
+//!
+//! Events reach listeners through a [`Dispatcher`]: delivered in order, one
+//! at a time, with no lock held, so a listener may call `send`, `close` or
+//! `connect_socket` itself. The app socket's events and the app-level
+//! listeners (`on_socket_open`, ...) share the app's dispatcher, which is
+//! what puts a replaced socket's close event before the new socket's open
+//! event. The rules (one socket per app, at most 5 tasks, event order) are
+//! the core's (`mpnet_core::ws`).
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mpnet_core::task::{Callbacks, Completion};
+use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
+use mpnet_core::ws::listeners::{
+    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
+};
+use mpnet_core::ws::{
+    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, SendOptions,
+    SocketEvent,
+};
+use mpnet_core::{tls, Error, ErrorKind};
+use rustls::ClientConnection;
+
+use crate::client::ClientInner;
+use crate::conn;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs jobs one at a time, in order, on whichever thread submits while no
+/// one else is running them; never while holding a lock.
+#[derive(Default)]
+pub(crate) struct Dispatcher {
+    queue: Mutex<(VecDeque<Job>, bool)>,
+}
+
+impl Dispatcher {
+    fn run(&self, job: Job) {
+        {
+            let mut q = lock(&self.queue);
+            q.0.push_back(job);
+            if q.1 {
+                return;
+            }
+            q.1 = true;
+        }
+        loop {
+            let next = {
+                let mut q = lock(&self.queue);
+                match q.0.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        q.1 = false;
+                        return;
+                    }
+                }
+            };
+            next();
+        }
+    }
+}
+
+/// Listeners plus the dispatcher that delivers to them.
+#[derive(Default)]
+struct Scope {
+    listeners: Mutex<SocketListeners>,
+    dispatcher: Dispatcher,
+}
+
+/// A socket's I/O state, under one lock.
+struct Io {
+    /// `None` until the handshake has succeeded.
+    ws: Option<Connection>,
+    tls: Option<ClientConnection>,
+    /// Bytes for the writer thread.
+    out: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl Io {
+    /// Moves what the core queued to the writer thread (through TLS) and
+    /// returns the events to deliver.
+    fn flush(&mut self) -> Vec<SocketEvent> {
+        let mut events = Vec::new();
+        let Some(ws) = self.ws.as_mut() else {
+            return events;
+        };
+        if let Some(plain) = ws.poll_transmit() {
+            let wire = match self.tls.as_mut() {
+                Some(tls) => {
+                    let mut wire = Vec::with_capacity(plain.len() + 64);
+                    let written = tls.writer().write_all(&plain).and_then(|()| {
+                        while tls.wants_write() {
+                            tls.write_tls(&mut wire)?;
+                        }
+                        Ok(())
+                    });
+                    if let Err(e) = written {
+                        ws.handle_transport_error(tls::io_error(&e, "TLS write failed"));
+                    }
+                    wire
+                }
+                None => plain,
+            };
+            if let Some(out) = &self.out {
+                if !wire.is_empty() && out.send(wire).is_err() {
+                    ws.handle_transport_error(Error::new(
+                        ErrorKind::SendFailed,
+                        "the connection is broken",
+                    ));
+                }
+            }
+        }
+        while let Some(e) = ws.poll_event() {
+            events.push(e);
+        }
+        events
+    }
+}
+
+/// One socket (a `SocketTask`, or the app socket).
+struct SocketShared {
+    /// `None` when the slot table refused the connect.
+    id: Option<SocketId>,
+    kind: SlotKind,
+    io: Mutex<Io>,
+    own: Scope,
+    app: Arc<AppSockets>,
+    tcp: Mutex<Option<TcpStream>>,
+    superseded: AtomicBool,
+    connected: Completion<()>,
+}
+
+impl SocketShared {
+    /// Delivers `events` to this socket's listeners, then (app socket) to
+    /// the app-level ones, in order.
+    fn deliver(self: &Arc<Self>, events: Vec<SocketEvent>) {
+        if events.is_empty() || self.superseded_quietly() {
+            return;
+        }
+        let me = self.clone();
+        let dispatcher = match self.kind {
+            SlotKind::App => &self.app.scope.dispatcher,
+            SlotKind::Task => &self.own.dispatcher,
+        };
+        dispatcher.run(Box::new(move || {
+            for event in &events {
+                if matches!(event, SocketEvent::Close { .. }) {
+                    me.app.finished(me.id);
+                }
+                lock(&me.own.listeners).clone().dispatch(event);
+                if me.kind == SlotKind::App {
+                    lock(&me.app.scope.listeners).clone().dispatch(event);
+                }
+            }
+        }));
+    }
+
+    /// A superseded socket delivers nothing after its close event (which
+    /// `connect_socket` delivered already).
+    fn superseded_quietly(&self) -> bool {
+        self.superseded.load(Ordering::SeqCst)
+    }
+
+    fn shutdown(&self) {
+        if let Some(tcp) = lock(&self.tcp).as_ref() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn send(self: &Arc<Self>, opts: &SendOptions) -> Result<(), Error> {
+        let events = {
+            let mut io = lock(&self.io);
+            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            ws.send(opts)?;
+            io.flush()
+        };
+        self.deliver(events);
+        Ok(())
+    }
+
+    fn close(self: &Arc<Self>, opts: &CloseOptions) -> Result<(), Error> {
+        let events = {
+            let mut io = lock(&self.io);
+            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            ws.close_with(Instant::now(), opts)?;
+            io.flush()
+        };
+        if let Some(id) = self.id {
+            lock(&self.app.slots).closing(id);
+        }
+        self.deliver(events);
+        Ok(())
+    }
+}
+
+fn not_connected() -> Error {
+    Error::new(
+        ErrorKind::NotConnected,
+        "the socket is not open: connect first and wait for the open event",
+    )
+}
+
+/// The sockets of one app: the slot table, the app socket and the
+/// app-level listeners.
+#[derive(Default)]
+pub(crate) struct AppSockets {
+    slots: Mutex<SocketSlots>,
+    app_socket: Mutex<Option<Arc<SocketShared>>>,
+    scope: Scope,
+}
+
+impl AppSockets {
+    fn finished(&self, id: Option<SocketId>) {
+        if let Some(id) = id {
+            lock(&self.slots).finished(id);
+        }
+    }
+}
+
+/// A `SocketTask`: one socket with its own listeners (and, for the app
+/// socket, the app-level ones too).
+#[derive(Clone)]
+pub struct SocketTask {
+    shared: Arc<SocketShared>,
+}
+
+impl std::fmt::Debug for SocketTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketTask")
+            .field("id", &self.shared.id.map(SocketId::get))
+            .finish()
+    }
+}
+
+impl SocketTask {
+    /// `SocketTask.send` (SPEC §7 `sendSocketMessage`): 10 when not open,
+    /// 11 when `isBuffer` data is not base64.
+    pub fn send(&self, opts: &SendOptions) -> Result<(), Error> {
+        self.shared.send(opts)
+    }
+    /// `SocketTask.close` (SPEC §7 `closeSocket`).
+    pub fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
+        self.shared.close(opts)
+    }
+    /// `onOpen`.
+    pub fn on_open(&self, cb: Arc<OpenListener>) {
+        lock(&self.shared.own.listeners).open.on(cb);
+    }
+    /// `onMessage`.
+    pub fn on_message(&self, cb: Arc<MessageListener>) {
+        lock(&self.shared.own.listeners).message.on(cb);
+    }
+    /// `onError`.
+    pub fn on_error(&self, cb: Arc<ErrorListener>) {
+        lock(&self.shared.own.listeners).error.on(cb);
+    }
+    /// `onClose`.
+    pub fn on_close(&self, cb: Arc<CloseListener>) {
+        lock(&self.shared.own.listeners).close.on(cb);
+    }
+    /// `offOpen(cb)`, or every open listener with `None`.
+    pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
+        let mut l = lock(&self.shared.own.listeners);
+        match cb {
+            Some(cb) => drop(l.open.off(cb)),
+            None => l.open.off_all(),
+        }
+    }
+    /// `offMessage(cb)`, or all with `None`.
+    pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
+        let mut l = lock(&self.shared.own.listeners);
+        match cb {
+            Some(cb) => drop(l.message.off(cb)),
+            None => l.message.off_all(),
+        }
+    }
+    /// `offError(cb)`, or all with `None`.
+    pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
+        let mut l = lock(&self.shared.own.listeners);
+        match cb {
+            Some(cb) => drop(l.error.off(cb)),
+            None => l.error.off_all(),
+        }
+    }
+    /// `offClose(cb)`, or all with `None`.
+    pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
+        let mut l = lock(&self.shared.own.listeners);
+        match cb {
+            Some(cb) => drop(l.close.off(cb)),
+            None => l.close.off_all(),
+        }
+    }
+    /// Waits until the connect has succeeded or failed.
+    pub fn wait_connected(&self) -> Result<(), Error> {
+        loop {
+            if let Some(r) = self.shared.connected.result() {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Starts `connectSocket` (SPEC §7). Returns at once; the connect's
+/// `success` (just before the open event) or `fail` runs from the socket's
+/// thread, or at once for options errors and refusals.
+pub(crate) fn connect_socket(
+    client: &Arc<ClientInner>,
+    opts: ConnectOptions,
+    callbacks: Callbacks<()>,
+) -> SocketTask {
+    let app = client.sockets.clone();
+    let plan = lock(&app.slots).connect(opts.multiple);
+    let kind = if opts.multiple {
+        SlotKind::Task
+    } else {
+        SlotKind::App
+    };
+    let (id, previous) = match &plan {
+        Ok(p) => (Some(p.id), p.previous),
+        Err(_) => (None, None),
+    };
+    let shared = Arc::new(SocketShared {
+        id,
+        kind,
+        io: Mutex::new(Io {
+            ws: None,
+            tls: None,
+            out: None,
+        }),
+        own: Scope::default(),
+        app: app.clone(),
+        tcp: Mutex::new(None),
+        superseded: AtomicBool::new(false),
+        connected: Completion::new(callbacks, || {}),
+    });
+    let task = SocketTask {
+        shared: shared.clone(),
+    };
+    if let Err(e) = plan {
+        shared.connected.finish(Err(e));
+        return task;
+    }
+    if kind == SlotKind::App {
+        let old = lock(&app.app_socket).replace(shared.clone());
+        if let (Some(old), Some(previous)) = (old, previous) {
+            replace_app_socket(&old, previous);
+        }
+    }
+    let mut key = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut key) {
+        fail_connect(
+            &shared,
+            Error::new(ErrorKind::Unknown, format!("no randomness: {e}")),
+        );
+        return task;
+    }
+    let handshake = match ClientHandshake::new(&client.ctx, &opts, key) {
+        Ok(h) => h,
+        Err(e) => {
+            fail_connect(&shared, e);
+            return task;
+        }
+    };
+    let inner = client.clone();
+    let worker = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("mpnet-socket".into())
+        .spawn(move || run(&inner, &worker, &handshake));
+    if let Err(e) = spawned {
+        fail_connect(
+            &shared,
+            Error::new(ErrorKind::Unknown, format!("no thread: {e}")),
+        );
+    }
+    task
+}
+
+/// The old app socket when a new `connectSocket` comes (SPEC §7): a connect
+/// still in progress fails with 2; an open socket gets its close event
+/// (1000) now, before anything of the new one, and closes in the background.
+fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
+    match previous {
+        Previous::FailConnect(_) => {
+            old.superseded.store(true, Ordering::SeqCst);
+            old.connected.finish(Err(superseded_error()));
+            old.shutdown();
+        }
+        Previous::Close(_) => {
+            let events = {
+                let mut io = lock(&old.io);
+                if let Some(ws) = io.ws.as_mut() {
+                    ws.supersede(Instant::now());
+                }
+                io.flush()
+            };
+            old.deliver(events);
+            old.superseded.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn fail_connect(shared: &Arc<SocketShared>, error: Error) {
+    shared.connected.finish(Err(error));
+    shared.app.finished(shared.id);
+}
+
+/// The socket's reader thread: connect, then read until the connection
+/// terminates.
+fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &ClientHandshake) {
+    let (tcp, leftover) = match open(client, shared, handshake) {
+        Ok(opened) => opened,
+        Err(e) => {
+            shared.shutdown();
+            if !shared.superseded_quietly() {
+                fail_connect(shared, e);
+            }
+            return;
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut config = ConnectionConfig::from_limits(client.ctx.limits());
+    config = config.close_timeout(mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT);
+    let masks = || {
+        let mut m = [0u8; 4];
+        // A failed OS generator leaves a zero mask: still a valid frame.
+        let _ = getrandom::fill(&mut m);
+        m
+    };
+    let events = {
+        let mut io = lock(&shared.io);
+        let mut ws = Connection::new(config, Box::new(masks));
+        ws.handle_input(Instant::now(), &leftover);
+        io.ws = Some(ws);
+        io.out = Some(tx);
+        io.flush()
+    };
+    let writer = match tcp.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            fail_connect(
+                shared,
+                Error::new(ErrorKind::Unknown, format!("socket clone failed: {e}")),
+            );
+            return;
+        }
+    };
+    let writer_shared = shared.clone();
+    let writer_thread = std::thread::Builder::new()
+        .name("mpnet-socket-writer".into())
+        .spawn(move || write_loop(writer, rx, &writer_shared));
+    if let Some(id) = shared.id {
+        let _ = lock(&shared.app.slots).opened(id);
+    }
+    // SPEC §7: success just before the open event (queued first by core).
+    shared.connected.finish(Ok(()));
+    shared.deliver(events);
+    read_loop(tcp, shared);
+    // The writer ends once the core's last bytes are written.
+    lock(&shared.io).out = None;
+    if let Ok(handle) = writer_thread {
+        let _ = handle.join();
+    }
+    shared.shutdown();
+}
+
+/// TCP, TLS and the handshake, all before the connect timeout (6).
+fn open(
+    client: &Arc<ClientInner>,
+    shared: &Arc<SocketShared>,
+    handshake: &ClientHandshake,
+) -> Result<(TcpStream, Vec<u8>), Error> {
+    let deadline = Instant::now() + handshake.timeout();
+    let target = handshake.target();
+    let io_err = |e: &io::Error, doing: &str| {
+        if conn::is_timeout(e) {
+            handshake.timeout_error()
+        } else {
+            let err = tls::io_error(e, doing);
+            if err.kind() == ErrorKind::Tls {
+                err
+            } else {
+                Error::new(ErrorKind::Unknown, err.message().to_string())
+            }
+        }
+    };
+    let (mut tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
+        .map_err(|e| io_err(&e, "connecting failed"))?;
+    *lock(&shared.tcp) = tcp.try_clone().ok();
+    if shared.superseded_quietly() {
+        return Err(superseded_error());
+    }
+    let mut session = if target.scheme().is_secure() {
+        let name = tls::server_name(target)?;
+        let config = tls::websocket_config(&client.tls);
+        let mut session = ClientConnection::new(config, name).map_err(|e| tls::tls_error(&e))?;
+        set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "TLS"))?;
+        while session.is_handshaking() {
+            session
+                .complete_io(&mut tcp)
+                .map_err(|e| io_err(&e, "TLS handshake failed"))?;
+        }
+        Some(session)
+    } else {
+        None
+    };
+    // The upgrade request.
+    set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "sending the handshake"))?;
+    match session.as_mut() {
+        Some(s) => {
+            s.writer()
+                .write_all(handshake.request())
+                .map_err(|e| io_err(&e, "sending the handshake"))?;
+            while s.wants_write() {
+                s.write_tls(&mut tcp)
+                    .map_err(|e| io_err(&e, "sending the handshake"))?;
+            }
+        }
+        None => tcp
+            .write_all(handshake.request())
+            .map_err(|e| io_err(&e, "sending the handshake"))?,
+    }
+    // The response.
+    let mut input = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let (used, accepted) = handshake.try_response(&input)?;
+        if accepted.is_some() {
+            let leftover = input.split_off(used);
+            *lock(&shared.io) = Io {
+                ws: None,
+                tls: session,
+                out: None,
+            };
+            tcp.set_read_timeout(None)
+                .map_err(|e| io_err(&e, "socket"))?;
+            tcp.set_write_timeout(None)
+                .map_err(|e| io_err(&e, "socket"))?;
+            return Ok((tcp, leftover));
+        }
+        set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "reading the handshake"))?;
+        let n = read_plain(&mut tcp, session.as_mut(), &mut buf, &mut input)
+            .map_err(|e| io_err(&e, "reading the handshake"))?;
+        if n == 0 {
+            return Err(handshake.eof_error());
+        }
+    }
+}
+
+fn set_deadline(tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(conn::timed_out());
+    }
+    tcp.set_read_timeout(Some(left))?;
+    tcp.set_write_timeout(Some(left))
+}
+
+/// Reads from the socket and appends the plaintext to `out`; `Ok(0)` is the
+/// end of the stream.
+fn read_plain(
+    tcp: &mut TcpStream,
+    tls: Option<&mut ClientConnection>,
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let n = tcp.read(buf)?;
+    match tls {
+        None => {
+            out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        Some(tls) => {
+            if n == 0 {
+                return Ok(0);
+            }
+            let before = out.len();
+            tls_input(tls, &buf[..n], out)?;
+            // Records may hold no plaintext yet: report progress anyway.
+            Ok((out.len() - before).max(1))
+        }
+    }
+}
+
+/// Feeds TLS records and collects the plaintext; a clean `close_notify`
+/// leaves nothing more to read.
+fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> io::Result<bool> {
+    let mut closed = false;
+    while !wire.is_empty() {
+        let n = tls.read_tls(&mut wire)?;
+        if n == 0 {
+            break;
+        }
+        let state = tls
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut chunk = vec![0u8; state.plaintext_bytes_to_read()];
+        if !chunk.is_empty() {
+            tls.reader().read_exact(&mut chunk)?;
+            out.extend_from_slice(&chunk);
+        }
+        closed |= state.peer_has_closed();
+    }
+    Ok(closed)
+}
+
+/// Reads until the connection terminates; every read feeds the core, and
+/// its output and events are passed on.
+fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut plain = Vec::new();
+    loop {
+        let timeout = lock(&shared.io)
+            .ws
+            .as_ref()
+            .and_then(|ws| ws.poll_timeout());
+        let wait = timeout.map(|t| {
+            t.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        let _ = tcp.set_read_timeout(wait);
+        let read = tcp.read(&mut buf);
+        let now = Instant::now();
+        let events = {
+            let mut io = lock(&shared.io);
+            let io = &mut *io;
+            let Some(ws) = io.ws.as_mut() else { return };
+            match read {
+                Ok(0) => ws.handle_eof(),
+                Ok(n) => {
+                    plain.clear();
+                    let closed = match io.tls.as_mut() {
+                        Some(tls) => tls_input(tls, &buf[..n], &mut plain),
+                        None => {
+                            plain.extend_from_slice(&buf[..n]);
+                            Ok(false)
+                        }
+                    };
+                    match closed {
+                        Ok(closed) => {
+                            ws.handle_input(now, &plain);
+                            if closed {
+                                ws.handle_eof();
+                            }
+                        }
+                        Err(e) => ws.handle_transport_error(tls::io_error(&e, "reading failed")),
+                    }
+                }
+                Err(e) if conn::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    ws.handle_timeout(now)
+                }
+                Err(e) => ws.handle_transport_error(Error::new(
+                    ErrorKind::Unknown,
+                    format!("reading failed: {e}"),
+                )),
+            }
+            let terminated = ws.is_terminated();
+            let events = io.flush();
+            (events, terminated)
+        };
+        let (events, terminated) = events;
+        shared.deliver(events);
+        if terminated {
+            return;
+        }
+    }
+}
+
+/// The writer thread: writes what the core queued, in order.
+fn write_loop(mut tcp: TcpStream, rx: mpsc::Receiver<Vec<u8>>, shared: &Arc<SocketShared>) {
+    while let Ok(bytes) = rx.recv() {
+        if let Err(e) = tcp.write_all(&bytes) {
+            let events = {
+                let mut io = lock(&shared.io);
+                if let Some(ws) = io.ws.as_mut() {
+                    ws.handle_transport_error(Error::new(
+                        ErrorKind::SendFailed,
+                        format!("sending failed: {e}"),
+                    ));
+                }
+                io.flush()
+            };
+            shared.deliver(events);
+            let _ = tcp.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// The app-level socket API of a client: `onSocketOpen` & co., and the app
+/// socket's `sendSocketMessage` / `closeSocket`.
+impl AppSockets {
+    pub(crate) fn send(&self, opts: &SendOptions) -> Result<(), Error> {
+        let socket = lock(&self.app_socket).clone().ok_or_else(not_connected)?;
+        socket.send(opts)
+    }
+    pub(crate) fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
+        let socket = lock(&self.app_socket).clone().ok_or_else(not_connected)?;
+        socket.close(opts)
+    }
+    pub(crate) fn listeners(&self) -> std::sync::MutexGuard<'_, SocketListeners> {
+        lock(&self.scope.listeners)
+    }
+}
