@@ -11,6 +11,7 @@ mod encode;
 mod input;
 mod request;
 mod serve;
+mod socket;
 mod transfer;
 
 use std::process::ExitCode;
@@ -61,6 +62,11 @@ enum Command {
         /// The my.downloadFile options: JSON, @FILE, or - for stdin.
         options: String,
     },
+    /// Connect a WebSocket: stdin lines are commands, stdout lines events.
+    Socket {
+        /// The my.connectSocket options: JSON, @FILE, or - for stdin.
+        options: String,
+    },
     /// Serve the loopback HTTPS test server (httpbin-like endpoints).
     Serve {
         /// The port (0: any free port).
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
         Command::Encode { options } => encode::run(&cli.flags, options),
         Command::Request { options } => request::run(&cli.flags, options),
         Command::Serve { port } => serve::run(*port),
+        Command::Socket { options } => socket::run(&cli.flags, options),
         Command::Upload { options } => transfer::upload(&cli.flags, options),
         Command::Download { options } => transfer::download(&cli.flags, options),
     };

@@ -9,7 +9,9 @@ use crate::socket::SocketTask;
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
-use mpnet_core::ws::listeners::{CloseListener, ErrorListener, MessageListener, OpenListener};
+use mpnet_core::ws::listeners::{
+    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
+};
 use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
 use mpnet_core::{tls, AppContext, ContextError, Error};
 use rustls::ClientConfig;
@@ -254,7 +256,19 @@ impl Client {
     /// `multiple` this is the app's one socket (a previous one is closed
     /// first); with `multiple: true` a separate [`SocketTask`] (at most 5).
     pub fn connect_socket(&self, opts: ConnectOptions, callbacks: Callbacks<()>) -> SocketTask {
-        crate::socket::connect_socket(&self.inner, opts, callbacks)
+        crate::socket::connect_socket(&self.inner, opts, callbacks, SocketListeners::default())
+    }
+
+    /// As [`connect_socket`](Self::connect_socket), with the task's own
+    /// listeners registered before it starts, so none of its events is
+    /// missed (what a mini-program gets by registering in the same tick).
+    pub fn connect_socket_with(
+        &self,
+        opts: ConnectOptions,
+        callbacks: Callbacks<()>,
+        listeners: SocketListeners,
+    ) -> SocketTask {
+        crate::socket::connect_socket(&self.inner, opts, callbacks, listeners)
     }
 
     /// `my.sendSocketMessage` on the app socket: 10 when none is open.

@@ -324,6 +324,7 @@ pub(crate) fn connect_socket(
     client: &Arc<ClientInner>,
     opts: ConnectOptions,
     callbacks: Callbacks<()>,
+    listeners: SocketListeners,
 ) -> SocketTask {
     let app = client.sockets.clone();
     let plan = lock(&app.slots).connect(opts.multiple);
@@ -344,7 +345,10 @@ pub(crate) fn connect_socket(
             tls: None,
             out: None,
         }),
-        own: Scope::default(),
+        own: Scope {
+            listeners: Mutex::new(listeners),
+            dispatcher: Dispatcher::default(),
+        },
         app: app.clone(),
         tcp: Mutex::new(None),
         superseded: AtomicBool::new(false),
