@@ -29,6 +29,11 @@ impl Cancel {
         self.tx.close();
     }
 
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Runs `fut` until it ends (`Some`) or the call is cancelled (`None`;
     /// `fut` is then dropped where it stands). Cancellation is checked first,
     /// so a call cancelled before it starts never starts.

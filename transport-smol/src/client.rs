@@ -9,24 +9,27 @@
 //! runs wherever it is awaited.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{RequestOptions, Response};
+use mpnet_core::task::{Callbacks, PageId};
 use mpnet_core::{tls, AppContext, ContextError, Error};
 use rustls::ClientConfig;
 use smol::Executor;
 
 use crate::conn::Conn;
 use crate::limit::Limiter;
-use crate::task::{Callbacks, FinishOnDrop, PageId, RequestTask, TaskShared};
+use crate::stream::StreamResponse;
+use crate::task::{FinishOnDrop, RequestTask, Stoppable, Task, TaskShared};
 
 /// An async mpnet client for one app. Cheap to clone; clones share the
 /// pool, limits and pages.
 ///
 /// ```no_run
-/// use mpnet_core::request::{Method, RequestOptions};
+/// use mpnet_core::request::{Method, RequestOptions, Response};
 /// use mpnet_core::AppContext;
 /// use mpnet_smol::{Callbacks, Client};
 ///
@@ -41,7 +44,7 @@ use crate::task::{Callbacks, FinishOnDrop, PageId, RequestTask, TaskShared};
 /// let task = client.spawn_request(
 ///     RequestOptions::new("https://httpbin.org/post").method(Method::Post),
 ///     Callbacks::new()
-///         .success(|r| println!("{}", r.status))
+///         .success(|r: &Response| println!("{}", r.status))
 ///         .fail(|e| println!("error {}", e.code(mpnet_core::Api::Request))),
 /// );
 /// task.abort();
@@ -66,7 +69,7 @@ pub(crate) struct ClientInner {
     pub(crate) tls: Arc<ClientConfig>,
     pool: Mutex<Pool<Conn>>,
     pub(crate) limiter: Limiter,
-    pages: Mutex<HashMap<PageId, Vec<Weak<TaskShared>>>>,
+    pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
 }
 
 impl std::fmt::Debug for ClientInner {
@@ -154,11 +157,29 @@ impl Client {
         crate::request::run(&self.inner, &opts).await
     }
 
+    /// Runs `my.request` and resolves to a successful response with its
+    /// body as a stream ([`futures_lite::AsyncRead`]) instead of a buffer:
+    /// memory does not grow with the body. Error statuses fail as in
+    /// [`request`](Self::request). The in-flight slot is held until the
+    /// response head; the body's connection stays out of the pool until the
+    /// body is read to its end.
+    pub async fn request_stream(&self, opts: RequestOptions) -> Result<StreamResponse, Error> {
+        let _permit = self.inner.limiter.acquire().await;
+        crate::request::run_stream(&self.inner, &opts).await
+    }
+
     /// Starts `my.request` in the mini-program style: returns at once with a
     /// [`RequestTask`]; `success` or `fail`, then `complete`, run exactly
     /// once on the executor (or on the thread that aborts).
-    pub fn spawn_request(&self, opts: RequestOptions, callbacks: Callbacks) -> RequestTask {
-        self.spawn_on_page(None, opts, callbacks)
+    pub fn spawn_request(
+        &self,
+        opts: RequestOptions,
+        callbacks: Callbacks<Response>,
+    ) -> RequestTask {
+        let inner = self.inner.clone();
+        self.spawn_with(None, callbacks, async move {
+            crate::request::run(&inner, &opts).await
+        })
     }
 
     /// As [`spawn_request`](Self::spawn_request), tied to `page`: when the
@@ -167,40 +188,50 @@ impl Client {
         &self,
         page: PageId,
         opts: RequestOptions,
-        callbacks: Callbacks,
+        callbacks: Callbacks<Response>,
     ) -> RequestTask {
-        self.spawn_on_page(Some(page), opts, callbacks)
+        let inner = self.inner.clone();
+        self.spawn_with(Some(page), callbacks, async move {
+            crate::request::run(&inner, &opts).await
+        })
     }
 
-    fn spawn_on_page(
+    /// Spawns `work` on the executor as a task: waits for an in-flight slot,
+    /// then ends the task with the work's result unless it ended before
+    /// (then `work` is dropped where it stands, closing its connection).
+    fn spawn_with<T>(
         &self,
         page: Option<PageId>,
-        opts: RequestOptions,
-        callbacks: Callbacks,
-    ) -> RequestTask {
+        callbacks: Callbacks<T>,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Task<T>
+    where
+        T: Clone + Send + 'static,
+    {
         let shared = Arc::new(TaskShared::new(callbacks));
         if let Some(page) = page {
             let mut pages = self.inner.pages.lock().unwrap_or_else(|p| p.into_inner());
             let list = pages.entry(page).or_default();
             list.retain(|w| w.strong_count() > 0);
-            list.push(Arc::downgrade(&shared));
+            let weak: Weak<dyn Stoppable> = Arc::downgrade(&shared) as Weak<dyn Stoppable>;
+            list.push(weak);
         }
         let worker = FinishOnDrop(shared.clone());
         let inner = self.inner.clone();
         let job = async move {
             let call = async {
                 let _permit = inner.limiter.acquire().await;
-                crate::request::run(&inner, &opts).await
+                work.await
             };
             if let Some(result) = worker.0.cancel().run(call).await {
-                worker.0.finish(result);
+                worker.0.completion.finish(result);
             }
         };
         match &self.executor {
             Some(ex) => ex.spawn(job).detach(),
             None => smol::spawn(job).detach(),
         }
-        RequestTask::new(shared)
+        Task::new(shared)
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

