@@ -29,7 +29,10 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "blocking".into());
-    let base = args.last().cloned().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = args
+        .last()
+        .cloned()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let agent = format!("mpnet-{transport}");
     let mut limits = Limits::default();
     limits.max_message_bytes = 64 << 20;
@@ -72,7 +75,9 @@ fn run_blocking(client: &mpnet_blocking::Client, url: &str, echo: bool) -> Vec<M
     listeners.close.on(Arc::new(move |_, _| {
         let _ = t2.send(Seen::Closed);
     }));
-    let opts = ConnectOptions::new(url).multiple(true).timeout(Duration::from_secs(10));
+    let opts = ConnectOptions::new(url)
+        .multiple(true)
+        .timeout(Duration::from_secs(10));
     let task = client.connect_socket_with(opts, Callbacks::new(), listeners);
     if task.wait_connected().is_err() {
         return Vec::new();

@@ -35,6 +35,9 @@ pub fn request(
             let client = mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?;
             Ok(client.request(opts))
         }
-        Transport::Smol => Err("the smol transport is not available in this build".into()),
+        Transport::Smol => {
+            let client = mpnet_smol::Client::new(ctx).map_err(|e| e.to_string())?;
+            Ok(smol::block_on(client.request(opts)))
+        }
     }
 }

@@ -312,3 +312,53 @@ fn download_to_a_full_disk_is_12_and_leaves_nothing() {
     let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn request_on_both_transports_gives_the_same_json() {
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    for (opts, code) in [
+        (
+            format!(
+                r#"{{"url":"{}","dataType":"text"}}"#,
+                server.url("/bytes/5?seed=1")
+            ),
+            None,
+        ),
+        (
+            format!(r#"{{"url":"{}"}}"#, server.url("/status/418")),
+            Some(19),
+        ),
+        (
+            format!(r#"{{"url":"{}","timeout":300}}"#, server.url("/delay/2")),
+            Some(13),
+        ),
+    ] {
+        let mut outs = Vec::new();
+        for transport in ["blocking", "smol"] {
+            let out = mpnet(&[
+                "--transport",
+                transport,
+                "--ca-file",
+                &ca_arg,
+                "request",
+                &opts,
+            ]);
+            let mut v = json_out(&out);
+            if let Some(h) = v.get_mut("headers") {
+                h.as_object_mut().unwrap().remove("date");
+            }
+            outs.push((out.status.code(), v));
+        }
+        assert_eq!(outs[0].0, outs[1].0, "{opts}");
+        match code {
+            Some(c) => {
+                assert_eq!(outs[0].1["error"], c);
+                assert_eq!(outs[1].1["error"], c);
+            }
+            None => assert_eq!(outs[0].1, outs[1].1, "{opts}"),
+        }
+    }
+}

@@ -58,6 +58,20 @@ impl Default for PoolConfig {
     }
 }
 
+impl PoolConfig {
+    /// The default bounds for `ctx`: at least as many idle connections per
+    /// origin as requests may be in flight, so a burst that ends together
+    /// does not throw connections away only to reopen them.
+    pub fn for_context(ctx: &crate::AppContext) -> Self {
+        let default = PoolConfig::default();
+        PoolConfig {
+            max_idle_per_origin: default.max_idle_per_origin.max(ctx.max_in_flight()),
+            max_idle: default.max_idle.max(ctx.max_in_flight()),
+            ..default
+        }
+    }
+}
+
 /// Idle connections by key; `C` is the transport's connection.
 ///
 /// ```

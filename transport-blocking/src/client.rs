@@ -92,7 +92,8 @@ impl ClientInner {
 impl Client {
     /// A client for `ctx` with the default pool settings.
     pub fn new(ctx: AppContext) -> Result<Client, ContextError> {
-        Client::with_pool(ctx, PoolConfig::default())
+        let pool = PoolConfig::for_context(&ctx);
+        Client::with_pool(ctx, pool)
     }
 
     /// A client for `ctx` with these pool settings.
