@@ -10,8 +10,11 @@ use crate::Transport;
 /// Flags shared by every subcommand (SPEC §9).
 #[derive(Debug, Args)]
 pub struct Flags {
-    /// The transport: blocking or smol.
-    #[arg(long, value_enum, default_value_t = Transport::Blocking, global = true)]
+    /// The transport: blocking (default) or smol.
+    #[arg(long = "transport", value_enum, global = true)]
+    pub transport_given: Option<Transport>,
+    /// The transport in use (blocking unless --transport says otherwise).
+    #[arg(skip)]
     pub transport: Transport,
     /// An allowed origin (repeatable); without any, every origin is allowed.
     #[arg(long = "whitelist", value_name = "ORIGIN", global = true)]

@@ -9,9 +9,11 @@
 mod app;
 mod encode;
 mod input;
+mod net;
 mod request;
 mod serve;
 mod socket;
+mod tour;
 mod transfer;
 
 use std::process::ExitCode;
@@ -67,6 +69,9 @@ enum Command {
         /// The my.connectSocket options: JSON, @FILE, or - for stdin.
         options: String,
     },
+    /// The seed's examples, run against the embedded loopback server, on
+    /// both transports (or the one named by --transport).
+    Tour,
     /// Serve the loopback HTTPS test server (httpbin-like endpoints).
     Serve {
         /// The port (0: any free port).
@@ -89,10 +94,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let mut cli = cli;
+    cli.flags.transport = cli.flags.transport_given.unwrap_or_default();
     let result = match &cli.command {
         Command::Encode { options } => encode::run(&cli.flags, options),
         Command::Request { options } => request::run(&cli.flags, options),
         Command::Serve { port } => serve::run(*port),
+        Command::Tour => tour::run(&match cli.flags.transport_given {
+            Some(t) => vec![t],
+            None => vec![Transport::Blocking, Transport::Smol],
+        }),
         Command::Socket { options } => socket::run(&cli.flags, options),
         Command::Upload { options } => transfer::upload(&cli.flags, options),
         Command::Download { options } => transfer::download(&cli.flags, options),

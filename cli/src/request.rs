@@ -7,6 +7,7 @@ use mpnet_core::{Api, AppContext, Error};
 
 use crate::app::Flags;
 use crate::input::{options_or_exit, print_result, read_options};
+use crate::net::Net;
 use crate::Transport;
 
 /// Runs the command; `Err` is a usage error.
@@ -30,14 +31,5 @@ pub fn request(
     ctx: AppContext,
     opts: RequestOptions,
 ) -> Result<Result<Response, Error>, String> {
-    match transport {
-        Transport::Blocking => {
-            let client = mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?;
-            Ok(client.request(opts))
-        }
-        Transport::Smol => {
-            let client = mpnet_smol::Client::new(ctx).map_err(|e| e.to_string())?;
-            Ok(smol::block_on(client.request(opts)))
-        }
-    }
+    Ok(Net::new(transport, ctx)?.request(opts))
 }

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use crate::app::Flags;
 use crate::input::{options_or_exit, read_options};
-use crate::{Transport, EXIT_FAILED};
+use crate::net::Net;
+use crate::EXIT_FAILED;
 
 /// Prints event lines one at a time and remembers whether the socket closed.
 #[derive(Default)]
@@ -79,22 +80,21 @@ pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
         Ok(opts) => opts,
         Err(code) => return Ok(code),
     };
-    if flags.transport == Transport::Smol {
-        return Err("the smol transport is not available in this build".into());
-    }
-    let client = mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?;
+    let client = Net::new(flags.transport, ctx)?;
     let out = Arc::new(Output::default());
     let (o1, o2, o3, o4) = (out.clone(), out.clone(), out.clone(), out.clone());
-    client.on_socket_open(Arc::new(move || o1.line(&json!({"event": "open"}))));
-    client.on_socket_message(Arc::new(move |m| {
-        o2.line(&json!({"event": "message", "data": m.js_data(), "isBuffer": m.is_buffer()}))
-    }));
-    client.on_socket_error(Arc::new(move |e| o3.error_line("error", e)));
-    client.on_socket_close(Arc::new(move |code, reason| {
-        o4.line(&json!({"event": "close", "code": code, "reason": reason}));
-        o4.set_closed();
-    }));
-    let task = client.connect_socket(opts, Callbacks::new());
+    client.on_socket_events(
+        Arc::new(move || o1.line(&json!({"event": "open"}))),
+        Arc::new(move |m| {
+            o2.line(&json!({"event": "message", "data": m.js_data(), "isBuffer": m.is_buffer()}))
+        }),
+        Arc::new(move |e| o3.error_line("error", e)),
+        Arc::new(move |code, reason| {
+            o4.line(&json!({"event": "close", "code": code, "reason": reason}));
+            o4.set_closed();
+        }),
+    );
+    let task = client.connect_socket(opts, Callbacks::new(), Default::default())?;
     if let Err(e) = task.wait_connected() {
         out.error_line("fail", &e);
         return Ok(EXIT_FAILED);

@@ -11,7 +11,7 @@ use mpnet_core::Api;
 
 use crate::app::Flags;
 use crate::input::{options_or_exit, print_result, read_options};
-use crate::Transport;
+use crate::net::Net;
 
 /// A progress bar on stderr, or nothing when stderr is not a terminal.
 fn progress_bar() -> Option<ProgressBar> {
@@ -47,13 +47,9 @@ pub fn upload(flags: &Flags, options: &str) -> Result<u8, String> {
         Err(code) => return Ok(code),
     };
     let bar = progress_bar();
-    let result = match flags.transport {
-        Transport::Blocking => {
-            let client = mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?;
-            client.spawn_upload(opts, with_bar(&bar)).wait()
-        }
-        Transport::Smol => return Err("the smol transport is not available in this build".into()),
-    };
+    let result = Net::new(flags.transport, ctx)?
+        .spawn_upload(opts, with_bar(&bar))?
+        .wait();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -72,13 +68,9 @@ pub fn download(flags: &Flags, options: &str) -> Result<u8, String> {
         Err(code) => return Ok(code),
     };
     let bar = progress_bar();
-    let result = match flags.transport {
-        Transport::Blocking => {
-            let client = mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?;
-            client.spawn_download(opts, with_bar(&bar)).wait()
-        }
-        Transport::Smol => return Err("the smol transport is not available in this build".into()),
-    };
+    let result = Net::new(flags.transport, ctx)?
+        .spawn_download(opts, with_bar(&bar))?
+        .wait();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

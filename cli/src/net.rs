@@ -1,0 +1,185 @@
+//! One client over either transport, so every subcommand (and the tour)
+//! runs the same code on `--transport blocking` and `--transport smol`.
+//! The two crates have the same API; this only forwards.
+
+use std::sync::Arc;
+
+use mpnet_core::request::{RequestOptions, Response};
+use mpnet_core::task::Callbacks;
+use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
+use mpnet_core::ws::listeners::{
+    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
+};
+use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
+use mpnet_core::{AppContext, Error};
+
+use crate::Transport;
+
+/// A client of either transport.
+#[derive(Clone)]
+pub enum Net {
+    /// `mpnet-blocking`.
+    Blocking(mpnet_blocking::Client),
+    /// `mpnet-smol` (futures run with `smol::block_on`).
+    Smol(mpnet_smol::Client),
+}
+
+/// A started call that can be aborted and waited for.
+pub trait Handle<T>: Send {
+    /// `task.abort()`.
+    fn abort(&self);
+    /// Waits for the result.
+    fn wait(&self) -> Result<T, Error>;
+}
+
+impl<T: Clone + Send + 'static> Handle<T> for mpnet_blocking::Task<T> {
+    fn abort(&self) {
+        mpnet_blocking::Task::abort(self)
+    }
+    fn wait(&self) -> Result<T, Error> {
+        mpnet_blocking::Task::wait(self)
+    }
+}
+
+impl<T: Clone + Send + 'static> Handle<T> for mpnet_smol::Task<T> {
+    fn abort(&self) {
+        mpnet_smol::Task::abort(self)
+    }
+    fn wait(&self) -> Result<T, Error> {
+        mpnet_smol::Task::wait(self)
+    }
+}
+
+/// A connected socket (the app socket or a task).
+pub trait Socket: Send + Sync {
+    /// Waits for the connect's result.
+    fn wait_connected(&self) -> Result<(), Error>;
+    /// `SocketTask.send`.
+    fn send(&self, opts: &SendOptions) -> Result<(), Error>;
+    /// `SocketTask.close`.
+    fn close(&self, opts: &CloseOptions) -> Result<(), Error>;
+}
+
+impl Socket for mpnet_blocking::SocketTask {
+    fn wait_connected(&self) -> Result<(), Error> {
+        mpnet_blocking::SocketTask::wait_connected(self)
+    }
+    fn send(&self, opts: &SendOptions) -> Result<(), Error> {
+        mpnet_blocking::SocketTask::send(self, opts)
+    }
+    fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
+        mpnet_blocking::SocketTask::close(self, opts)
+    }
+}
+
+impl Net {
+    /// A client of `transport` for `ctx`. `Err` is a usage error.
+    pub fn new(transport: Transport, ctx: AppContext) -> Result<Net, String> {
+        Ok(match transport {
+            Transport::Blocking => {
+                Net::Blocking(mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())?)
+            }
+            Transport::Smol => Net::Smol(mpnet_smol::Client::new(ctx).map_err(|e| e.to_string())?),
+        })
+    }
+
+    /// `my.request`, waiting for the result.
+    pub fn request(&self, opts: RequestOptions) -> Result<Response, Error> {
+        match self {
+            Net::Blocking(c) => c.request(opts),
+            Net::Smol(c) => smol::block_on(c.request(opts)),
+        }
+    }
+
+    /// `my.request` in the callback style.
+    pub fn spawn_request(
+        &self,
+        opts: RequestOptions,
+        cb: Callbacks<Response>,
+    ) -> Box<dyn Handle<Response>> {
+        match self {
+            Net::Blocking(c) => Box::new(c.spawn_request(opts, cb)),
+            Net::Smol(c) => Box::new(c.spawn_request(opts, cb)),
+        }
+    }
+
+    /// `my.uploadFile` in the callback style.
+    pub fn spawn_upload(
+        &self,
+        opts: UploadOptions,
+        cb: Callbacks<UploadResponse>,
+    ) -> Result<Box<dyn Handle<UploadResponse>>, String> {
+        match self {
+            Net::Blocking(c) => Ok(Box::new(c.spawn_upload(opts, cb))),
+            Net::Smol(_) => Err(SMOL_PENDING.into()),
+        }
+    }
+
+    /// `my.downloadFile` in the callback style.
+    pub fn spawn_download(
+        &self,
+        opts: DownloadOptions,
+        cb: Callbacks<DownloadResponse>,
+    ) -> Result<Box<dyn Handle<DownloadResponse>>, String> {
+        match self {
+            Net::Blocking(c) => Ok(Box::new(c.spawn_download(opts, cb))),
+            Net::Smol(_) => Err(SMOL_PENDING.into()),
+        }
+    }
+
+    /// `my.connectSocket`, with a task's own listeners registered first.
+    pub fn connect_socket(
+        &self,
+        opts: ConnectOptions,
+        cb: Callbacks<()>,
+        listeners: SocketListeners,
+    ) -> Result<Arc<dyn Socket>, String> {
+        match self {
+            Net::Blocking(c) => Ok(Arc::new(c.connect_socket_with(opts, cb, listeners))),
+            Net::Smol(_) => Err(SMOL_PENDING.into()),
+        }
+    }
+
+    /// `my.sendSocketMessage`.
+    pub fn send_socket_message(&self, opts: &SendOptions) -> Result<(), Error> {
+        match self {
+            Net::Blocking(c) => c.send_socket_message(opts),
+            Net::Smol(_) => Err(Error::new(
+                mpnet_core::ErrorKind::NotConnected,
+                SMOL_PENDING,
+            )),
+        }
+    }
+
+    /// `my.closeSocket`.
+    pub fn close_socket(&self, opts: &CloseOptions) -> Result<(), Error> {
+        match self {
+            Net::Blocking(c) => c.close_socket(opts),
+            Net::Smol(_) => Err(Error::new(
+                mpnet_core::ErrorKind::NotConnected,
+                SMOL_PENDING,
+            )),
+        }
+    }
+
+    /// `my.onSocketOpen` & co. at once.
+    pub fn on_socket_events(
+        &self,
+        open: Arc<OpenListener>,
+        message: Arc<MessageListener>,
+        error: Arc<ErrorListener>,
+        close: Arc<CloseListener>,
+    ) {
+        match self {
+            Net::Blocking(c) => {
+                c.on_socket_open(open);
+                c.on_socket_message(message);
+                c.on_socket_error(error);
+                c.on_socket_close(close);
+            }
+            Net::Smol(_) => {}
+        }
+    }
+}
+
+const SMOL_PENDING: &str = "this call is not available on the smol transport in this build";
