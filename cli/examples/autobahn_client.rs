@@ -15,6 +15,9 @@ use mpnet_core::ws::listeners::SocketListeners;
 use mpnet_core::ws::{ConnectOptions, MessageData, SendOptions};
 use mpnet_core::{AppContext, Limits};
 
+/// Runs one connection: URL, whether to echo; gives the messages received.
+type Runner = dyn Fn(&str, bool) -> Vec<MessageData>;
+
 /// What one case's socket reports back to the driver.
 enum Seen {
     Message(MessageData),
@@ -42,7 +45,7 @@ fn main() {
         .limits(limits)
         .build()
         .expect("context");
-    let runner: Box<dyn Fn(&str, bool) -> Vec<MessageData>> = match transport.as_str() {
+    let runner: Box<Runner> = match transport.as_str() {
         "blocking" => {
             let client = mpnet_blocking::Client::new(ctx).expect("client");
             Box::new(move |url, echo| run_blocking(&client, url, echo))
