@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod httpbin;
+pub mod peers;
 pub mod socket;
 pub mod transfer;
 

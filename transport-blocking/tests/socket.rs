@@ -93,3 +93,8 @@ impl SocketTransport for Blocking {
 fn socket_table() {
     mpnet_conformance::socket::run_all(&Blocking);
 }
+
+#[test]
+fn python_and_node_peers() {
+    mpnet_conformance::peers::run_ws_interop(&Blocking);
+}
