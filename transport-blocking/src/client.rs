@@ -25,24 +25,34 @@ use mpnet_core::task::{Callbacks, PageId};
 /// A blocking mpnet client for one app. Cheap to clone; clones share the
 /// pool and limits.
 ///
-/// ```no_run
-/// use mpnet_blocking::Client;
-/// use mpnet_core::request::{Method, RequestOptions};
-/// use mpnet_core::AppContext;
+/// Against the loopback test kit (no network), the seed's POST example:
 ///
+/// ```
+/// use mpnet_blocking::Client;
+/// use mpnet_core::request::{Method, RequestOptions, ResponseData};
+/// use mpnet_core::AppContext;
+/// use mpnet_testkit::{HttpsServer, TestCa};
+///
+/// let ca = TestCa::new();
+/// let server = HttpsServer::start(&ca);
 /// let ctx = AppContext::builder("2021000000000000", "1.0.0")
-///     .whitelist(["https://httpbin.org"]).unwrap()
-///     .build().unwrap();
-/// let client = Client::new(ctx).unwrap();
+///     .whitelist([format!("https://127.0.0.1:{}", server.port())])?
+///     .add_roots_pem(&ca.cert_pem())?
+///     .build()?;
+/// let client = Client::new(ctx)?;
 /// let res = client.request(
-///     RequestOptions::new("https://httpbin.org/post")
+///     RequestOptions::new(server.url("/post"))
 ///         .method(Method::Post)
 ///         .json(serde_json::json!({"from": "支付宝", "production": "AlipayJSAPI"})),
-/// );
-/// match res {
-///     Ok(r) => println!("{} {:?}", r.status, r.data),
-///     Err(e) => println!("error {}: {e}", e.code(mpnet_core::Api::Request)),
-/// }
+/// )?;
+/// assert_eq!(res.status, 200);
+/// let ResponseData::Json(echo) = &res.data else { panic!("dataType json") };
+/// assert_eq!(echo["json"]["from"], "支付宝");
+///
+/// // Not on the whitelist: error 11.
+/// let err = client.request(RequestOptions::new("https://example.com/")).unwrap_err();
+/// assert_eq!(err.code(mpnet_core::Api::Request), 11);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
