@@ -7,7 +7,7 @@
 //! (`scripts/autobahn` starts the server, runs this, and checks the report.)
 
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mpnet_core::task::Callbacks;
@@ -66,13 +66,23 @@ fn main() {
     eprintln!("{agent}: ran {count} cases");
 }
 
-/// Connects a task to `url`, echoes messages when `echo`, and returns the
-/// messages once the socket has closed.
+/// Connects a task to `url`, echoes messages when `echo` (from the message
+/// listener itself, so the answer goes out before the next frame is read),
+/// and returns the messages once the socket has closed.
 fn run_blocking(client: &mpnet_blocking::Client, url: &str, echo: bool) -> Vec<MessageData> {
     let (tx, rx) = mpsc::channel();
+    let cell: Arc<OnceLock<mpnet_blocking::SocketTask>> = Arc::default();
     let mut listeners = SocketListeners::default();
-    let (t1, t2) = (tx.clone(), tx);
+    let (t1, t2, me) = (tx.clone(), tx, cell.clone());
     listeners.message.on(Arc::new(move |m: &MessageData| {
+        if echo {
+            let task = me.wait();
+            let opts = match m {
+                MessageData::Text(t) => SendOptions::text(t.clone()),
+                MessageData::Binary(_) => SendOptions::base64(m.js_data()),
+            };
+            let _ = task.send(&opts);
+        }
         let _ = t1.send(Seen::Message(m.clone()));
     }));
     listeners.close.on(Arc::new(move |_, _| {
@@ -82,22 +92,14 @@ fn run_blocking(client: &mpnet_blocking::Client, url: &str, echo: bool) -> Vec<M
         .multiple(true)
         .timeout(Duration::from_secs(10));
     let task = client.connect_socket_with(opts, Callbacks::new(), listeners);
+    let _ = cell.set(task.clone());
     if task.wait_connected().is_err() {
         return Vec::new();
     }
     let mut messages = Vec::new();
     while let Ok(seen) = rx.recv_timeout(Duration::from_secs(60)) {
         match seen {
-            Seen::Message(m) => {
-                if echo {
-                    let opts = match &m {
-                        MessageData::Text(t) => SendOptions::text(t.clone()),
-                        MessageData::Binary(_) => SendOptions::base64(m.js_data()),
-                    };
-                    let _ = task.send(&opts);
-                }
-                messages.push(m);
-            }
+            Seen::Message(m) => messages.push(m),
             Seen::Closed => break,
         }
     }

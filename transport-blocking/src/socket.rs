@@ -7,21 +7,21 @@
 //! writes go through the writer thread, so sending from any thread while
 //! messages arrive never deadlocks, whatever the peer does.
 //!
-//! Events reach listeners through a [`Dispatcher`]: delivered in order, one
-//! at a time, with no lock held, so a listener may call `send`, `close` or
-//! `connect_socket` itself. The app socket's events and the app-level
-//! listeners (`on_socket_open`, ...) share the app's dispatcher, which is
-//! what puts a replaced socket's close event before the new socket's open
-//! event. The rules (one socket per app, at most 5 tasks, event order) are
-//! the core's (`mpnet_core::ws`).
+//! Events reach listeners through a [`Dispatcher`] (`mpnet_core::dispatch`):
+//! delivered in order, one at a time, with no lock held, so a listener may
+//! call `send`, `close` or `connect_socket` itself. The app socket's events
+//! and the app-level listeners (`on_socket_open`, ...) share the app's
+//! dispatcher, which is what puts a replaced socket's close event before the
+//! new socket's open event. The rules (one socket per app, at most 5
+//! tasks, event order) are the core's (`mpnet_core::ws`).
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
 use mpnet_core::ws::listeners::{
@@ -39,41 +39,6 @@ use crate::conn;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs jobs one at a time, in order, on whichever thread submits while no
-/// one else is running them; never while holding a lock.
-#[derive(Default)]
-pub(crate) struct Dispatcher {
-    queue: Mutex<(VecDeque<Job>, bool)>,
-}
-
-impl Dispatcher {
-    fn run(&self, job: Job) {
-        {
-            let mut q = lock(&self.queue);
-            q.0.push_back(job);
-            if q.1 {
-                return;
-            }
-            q.1 = true;
-        }
-        loop {
-            let next = {
-                let mut q = lock(&self.queue);
-                match q.0.pop_front() {
-                    Some(job) => job,
-                    None => {
-                        q.1 = false;
-                        return;
-                    }
-                }
-            };
-            next();
-        }
-    }
 }
 
 /// Listeners plus the dispatcher that delivers to them.
@@ -158,7 +123,7 @@ impl SocketShared {
             SlotKind::App => &self.app.scope.dispatcher,
             SlotKind::Task => &self.own.dispatcher,
         };
-        dispatcher.run(Box::new(move || {
+        dispatcher.run(move || {
             for event in &events {
                 if matches!(event, SocketEvent::Close { .. }) {
                     me.app.finished(me.id);
@@ -168,7 +133,7 @@ impl SocketShared {
                     lock(&me.app.scope.listeners).clone().dispatch(event);
                 }
             }
-        }));
+        });
     }
 
     /// A superseded socket delivers nothing after its close event (which
@@ -449,9 +414,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     };
     let events = {
         let mut io = lock(&shared.io);
-        let mut ws = Connection::new(config, Box::new(masks));
-        ws.handle_input(Instant::now(), &leftover);
-        io.ws = Some(ws);
+        io.ws = Some(Connection::new(config, Box::new(masks)));
         io.out = Some(tx);
         io.flush()
     };
@@ -474,6 +437,10 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     }
     // SPEC §7: success just before the open event (queued first by core).
     shared.connected.finish(Ok(()));
+    shared.deliver(events);
+    // Frames that came with the handshake response, after the open event.
+    feed(shared, Instant::now(), &leftover);
+    let events = lock(&shared.io).flush();
     shared.deliver(events);
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
@@ -624,8 +591,8 @@ fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> 
     Ok(closed)
 }
 
-/// Reads until the connection terminates; every read feeds the core, and
-/// its output and events are passed on.
+/// Reads until the connection terminates; every read is decrypted, fed to
+/// the core one message at a time, and its output and events passed on.
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut plain = Vec::new();
@@ -641,48 +608,84 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         let _ = tcp.set_read_timeout(wait);
         let read = tcp.read(&mut buf);
         let now = Instant::now();
-        let events = {
+        // Decrypt (or report the end) under the lock.
+        let received = {
             let mut io = lock(&shared.io);
             let io = &mut *io;
             let Some(ws) = io.ws.as_mut() else { return };
             match read {
-                Ok(0) => ws.handle_eof(),
+                Ok(0) => {
+                    ws.handle_eof();
+                    None
+                }
                 Ok(n) => {
                     plain.clear();
-                    let closed = match io.tls.as_mut() {
+                    let decrypted = match io.tls.as_mut() {
                         Some(tls) => tls_input(tls, &buf[..n], &mut plain),
                         None => {
                             plain.extend_from_slice(&buf[..n]);
                             Ok(false)
                         }
                     };
-                    match closed {
-                        Ok(closed) => {
-                            ws.handle_input(now, &plain);
-                            if closed {
-                                ws.handle_eof();
-                            }
+                    match decrypted {
+                        Ok(peer_closed) => Some(peer_closed),
+                        Err(e) => {
+                            ws.handle_transport_error(tls::io_error(&e, "reading failed"));
+                            None
                         }
-                        Err(e) => ws.handle_transport_error(tls::io_error(&e, "reading failed")),
                     }
                 }
                 Err(e) if conn::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                    ws.handle_timeout(now)
+                    ws.handle_timeout(now);
+                    None
                 }
-                Err(e) => ws.handle_transport_error(Error::new(
-                    ErrorKind::Unknown,
-                    format!("reading failed: {e}"),
-                )),
+                Err(e) => {
+                    ws.handle_transport_error(Error::new(
+                        ErrorKind::Unknown,
+                        format!("reading failed: {e}"),
+                    ));
+                    None
+                }
             }
-            let terminated = ws.is_terminated();
-            let events = io.flush();
-            (events, terminated)
         };
-        let (events, terminated) = events;
+        if let Some(peer_closed) = received {
+            feed(shared, now, &plain);
+            if peer_closed {
+                if let Some(ws) = lock(&shared.io).ws.as_mut() {
+                    ws.handle_eof();
+                }
+            }
+        }
+        let (events, terminated) = {
+            let mut io = lock(&shared.io);
+            let terminated = io.ws.as_ref().is_none_or(Connection::is_terminated);
+            (io.flush(), terminated)
+        };
         shared.deliver(events);
         if terminated {
             return;
         }
+    }
+}
+
+/// Feeds `input` one message at a time, delivering each message's events
+/// (so a listener's answer is sent) before the next frame is read.
+fn feed(shared: &Arc<SocketShared>, now: Instant, mut input: &[u8]) {
+    while !input.is_empty() {
+        let (used, events) = {
+            let mut io = lock(&shared.io);
+            let Some(ws) = io.ws.as_mut() else { return };
+            if ws.is_terminated() {
+                return;
+            }
+            let used = ws.handle_input_step(now, input);
+            (used, io.flush())
+        };
+        shared.deliver(events);
+        if used == 0 {
+            return;
+        }
+        input = input.get(used..).unwrap_or_default();
     }
 }
 

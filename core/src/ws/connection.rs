@@ -177,6 +177,8 @@ pub struct Connection {
     events: VecDeque<SocketEvent>,
     error_emitted: bool,
     close_emitted: bool,
+    /// Complete messages delivered so far (input stops after each one).
+    messages_delivered: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -210,6 +212,7 @@ impl Connection {
             events,
             error_emitted: false,
             close_emitted: false,
+            messages_delivered: 0,
         }
     }
 
@@ -277,6 +280,25 @@ impl Connection {
     /// anywhere gives the same events and the same output (SPEC §2).
     pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> usize {
         let mut used = 0;
+        while used < input.len() && !self.is_terminated() {
+            let n = self.handle_input_step(now, input.get(used..).unwrap_or_default());
+            if n == 0 {
+                break;
+            }
+            used += n;
+        }
+        used
+    }
+
+    /// As [`handle_input`](Self::handle_input), but stops right after each
+    /// complete message, so the app can act on it (answer, close) before the
+    /// next frame is read — as a client reading one message at a time does,
+    /// and as the Autobahn suite expects (a message before a bad frame is
+    /// still answered). Transports call it in a loop: drain events and
+    /// transmits, then feed the rest again while bytes remain and the
+    /// connection [`wants_read`](Self::wants_read).
+    pub fn handle_input_step(&mut self, now: Instant, input: &[u8]) -> usize {
+        let mut used = 0;
         while used < input.len() {
             match self.state {
                 State::Terminated => break,
@@ -292,12 +314,20 @@ impl Connection {
             match step {
                 Ok((n, frame)) => {
                     used += n;
+                    let messages_before = self.messages_delivered;
                     let result = match frame {
                         Some(frame) => self.on_frame(frame),
                         None => self.on_partial(),
                     };
                     if let Err(v) = result {
                         self.on_violation(now, v);
+                    }
+                    if self.messages_delivered != messages_before {
+                        // A whole message is out: give the app its turn
+                        // (it may answer, e.g. echo) before the next frame
+                        // is read, as a client reading one message at a
+                        // time would. The caller feeds the rest again.
+                        break;
                     }
                     if n == 0 && self.state != State::Terminated {
                         // A decoder that needs input always consumes some.
@@ -605,6 +635,7 @@ impl Connection {
         };
         if !self.error_emitted && !self.close_emitted {
             self.events.push_back(SocketEvent::Message { data });
+            self.messages_delivered += 1;
         }
         Ok(())
     }
