@@ -69,12 +69,7 @@ impl Io {
             let wire = match self.tls.as_mut() {
                 Some(tls) => {
                     let mut wire = Vec::with_capacity(plain.len() + 64);
-                    let written = tls.writer().write_all(&plain).and_then(|()| {
-                        while tls.wants_write() {
-                            tls.write_tls(&mut wire)?;
-                        }
-                        Ok(())
-                    });
+                    let written = encrypt(tls, &plain, &mut wire);
                     if let Err(e) = written {
                         ws.handle_transport_error(tls::io_error(&e, "TLS write failed"));
                     }
@@ -96,6 +91,27 @@ impl Io {
         }
         events
     }
+}
+
+/// Encrypts `plain` into TLS records appended to `wire`, in pieces as
+/// rustls accepts them (its plaintext buffer is bounded).
+fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
+    while !plain.is_empty() {
+        let n = tls.writer().write(plain)?;
+        plain = plain.get(n..).unwrap_or_default();
+        let mut drained = false;
+        while tls.wants_write() {
+            tls.write_tls(wire)?;
+            drained = true;
+        }
+        if n == 0 && !drained {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "TLS accepted no data",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One socket (a `SocketTask`, or the app socket).
