@@ -31,6 +31,7 @@
 
 pub mod bridge;
 pub mod context;
+pub mod dispatch;
 pub mod error;
 pub mod headers;
 pub mod http1;

@@ -1,12 +1,14 @@
 //! The client: one per app context. It owns the TLS settings, the
-//! keep-alive pool, the bound on requests in flight, the page registry, and
-//! the executor that runs spawned requests.
+//! keep-alive pool, the bound on requests in flight, the page registry, the
+//! app's sockets, and the executor that runs spawned calls.
 //!
-//! Spawned requests ([`Client::spawn_request`]) run on smol's global
-//! executor (`smol::spawn`: background threads started on first use, one by
-//! default, `SMOL_THREADS` for more) unless the host hands its own executor
-//! to [`Client::with_executor`]. [`Client::request`] is a plain future and
-//! runs wherever it is awaited.
+//! Spawned calls ([`Client::spawn_request`], [`Client::spawn_upload`],
+//! [`Client::spawn_download`]) and the sockets' reader and writer tasks run
+//! on smol's global executor (`smol::spawn`: background threads started on
+//! first use, one by default, `SMOL_THREADS` for more) unless the host
+//! hands its own executor to [`Client::with_executor`]. [`Client::request`],
+//! [`Client::upload_file`] and [`Client::download_file`] are plain futures
+//! and run wherever they are awaited.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,17 +18,25 @@ use std::time::Instant;
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::task::{Callbacks, PageId};
+use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
+use mpnet_core::ws::listeners::{
+    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
+};
+use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
 use mpnet_core::{tls, AppContext, ContextError, Error};
 use rustls::ClientConfig;
 use smol::Executor;
 
 use crate::conn::Conn;
 use crate::limit::Limiter;
+use crate::socket::SocketTask;
 use crate::stream::StreamResponse;
-use crate::task::{FinishOnDrop, RequestTask, Stoppable, Task, TaskShared};
+use crate::task::{
+    DownloadTask, FinishOnDrop, RequestTask, Stoppable, Task, TaskShared, UploadTask,
+};
 
 /// An async mpnet client for one app. Cheap to clone; clones share the
-/// pool, limits and pages.
+/// pool, limits, pages and sockets.
 ///
 /// ```no_run
 /// use mpnet_core::request::{Method, RequestOptions, Response};
@@ -69,6 +79,7 @@ pub(crate) struct ClientInner {
     pub(crate) tls: Arc<ClientConfig>,
     pool: Mutex<Pool<Conn>>,
     pub(crate) limiter: Limiter,
+    pub(crate) sockets: Arc<crate::socket::AppSockets>,
     pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
 }
 
@@ -120,17 +131,19 @@ impl Client {
                 tls,
                 pool: Mutex::new(Pool::new(pool)),
                 limiter,
+                sockets: Arc::default(),
                 pages: Mutex::new(HashMap::new()),
             }),
             executor: None,
         })
     }
 
-    /// This client (sharing its pool, limits and pages) with spawned
-    /// requests run on `executor` instead of smol's global one. The host
-    /// must keep running `executor`; a task it drops unfinished fails
-    /// (`ErrorKind::Unknown`, code 12), so its callbacks still run exactly
-    /// once.
+    /// This client (sharing its pool, limits, pages and sockets) with
+    /// spawned calls and socket I/O run on `executor` instead of smol's
+    /// global one. The host must keep running `executor`; a task it drops
+    /// unfinished fails (`ErrorKind::Unknown`, code 12), so its callbacks
+    /// still run exactly once, and a socket whose I/O it drops fails
+    /// (its error and close events are delivered).
     pub fn with_executor(&self, executor: Arc<Executor<'static>>) -> Client {
         Client {
             inner: self.inner.clone(),
@@ -178,7 +191,7 @@ impl Client {
         callbacks: Callbacks<Response>,
     ) -> RequestTask {
         let inner = self.inner.clone();
-        self.spawn_with(None, callbacks, async move {
+        self.spawn_with(None, callbacks, None, move |_| async move {
             crate::request::run(&inner, &opts).await
         })
     }
@@ -192,22 +205,40 @@ impl Client {
         callbacks: Callbacks<Response>,
     ) -> RequestTask {
         let inner = self.inner.clone();
-        self.spawn_with(Some(page), callbacks, async move {
+        self.spawn_with(Some(page), callbacks, None, move |_| async move {
             crate::request::run(&inner, &opts).await
         })
+    }
+
+    /// Runs `fut` on the client's executor (the host's, or smol's global
+    /// one).
+    pub(crate) fn spawn<F>(&self, fut: F) -> smol::Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.executor {
+            Some(ex) => ex.spawn(fut),
+            None => smol::spawn(fut),
+        }
     }
 
     /// Spawns `work` on the executor as a task: waits for an in-flight slot,
     /// then ends the task with the work's result unless it ended before
     /// (then `work` is dropped where it stands, closing its connection).
-    fn spawn_with<T>(
+    /// `work` gets the task's shared state, to tell its listeners of
+    /// progress. A success that arrives after the task ended another way
+    /// is handed to `undo` (a download removes its file).
+    fn spawn_with<T, F>(
         &self,
         page: Option<PageId>,
         callbacks: Callbacks<T>,
-        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+        undo: Option<fn(&T)>,
+        work: impl FnOnce(Arc<TaskShared<T>>) -> F,
     ) -> Task<T>
     where
         T: Clone + Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let shared = Arc::new(TaskShared::new(callbacks));
         if let Some(page) = page {
@@ -217,6 +248,7 @@ impl Client {
             let weak: Weak<dyn Stoppable> = Arc::downgrade(&shared) as Weak<dyn Stoppable>;
             list.push(weak);
         }
+        let work = work(shared.clone());
         let worker = FinishOnDrop(shared.clone());
         let inner = self.inner.clone();
         let job = async move {
@@ -225,14 +257,145 @@ impl Client {
                 work.await
             };
             if let Some(result) = worker.0.cancel().run(call).await {
-                worker.0.completion.finish(result);
+                let late = undo.and_then(|_| result.as_ref().ok().cloned());
+                if !worker.0.completion.finish(result) {
+                    if let (Some(undo), Some(value)) = (undo, late) {
+                        undo(&value);
+                    }
+                }
             }
         };
-        match &self.executor {
-            Some(ex) => ex.spawn(job).detach(),
-            None => smol::spawn(job).detach(),
-        }
+        self.spawn(job).detach();
         Task::new(shared)
+    }
+
+    /// Runs `my.uploadFile` and resolves to its result (SPEC §5): the file
+    /// is streamed from disk in chunks with an exact Content-Length.
+    /// Dropping the future stops the upload: nothing more is written.
+    pub async fn upload_file(&self, opts: UploadOptions) -> Result<UploadResponse, Error> {
+        let _permit = self.inner.limiter.acquire().await;
+        crate::transfer::upload_file(&self.inner, &opts, None).await
+    }
+
+    /// Starts `my.uploadFile` in the mini-program style; progress and the
+    /// response head go to the listeners in `callbacks` and on the task.
+    pub fn spawn_upload(
+        &self,
+        opts: UploadOptions,
+        callbacks: Callbacks<UploadResponse>,
+    ) -> UploadTask {
+        let inner = self.inner.clone();
+        self.spawn_with(None, callbacks, None, move |task| async move {
+            crate::transfer::upload_file(&inner, &opts, Some(&task.completion)).await
+        })
+    }
+
+    /// Runs `my.downloadFile` and resolves to its result (SPEC §6): the
+    /// body is streamed to a file in the app's temp folder. Dropping the
+    /// future stops the download and removes its unfinished file.
+    pub async fn download_file(&self, opts: DownloadOptions) -> Result<DownloadResponse, Error> {
+        let _permit = self.inner.limiter.acquire().await;
+        crate::transfer::download_file(&self.inner, &opts, None).await
+    }
+
+    /// Starts `my.downloadFile` in the mini-program style, with progress.
+    pub fn spawn_download(
+        &self,
+        opts: DownloadOptions,
+        callbacks: Callbacks<DownloadResponse>,
+    ) -> DownloadTask {
+        let inner = self.inner.clone();
+        let undo: fn(&DownloadResponse) = |done| {
+            // Finished just after an abort: the caller was told it failed,
+            // so the file must not stay (a metadata operation).
+            let _ = std::fs::remove_file(&done.ap_file_path);
+        };
+        self.spawn_with(None, callbacks, Some(undo), move |task| async move {
+            crate::transfer::download_file(&inner, &opts, Some(&task.completion)).await
+        })
+    }
+
+    /// `my.connectSocket` (SPEC §7): returns at once; `success` runs just
+    /// before the open event, `fail` with the socket codes. Without
+    /// `multiple` this is the app's one socket (a previous one is closed
+    /// first); with `multiple: true` a separate [`SocketTask`] (at most 5).
+    /// The socket's reader and writer run as tasks on the client's
+    /// executor, and so do its listeners (keep them short).
+    pub fn connect_socket(&self, opts: ConnectOptions, callbacks: Callbacks<()>) -> SocketTask {
+        crate::socket::connect_socket(self, opts, callbacks, SocketListeners::default())
+    }
+
+    /// As [`connect_socket`](Self::connect_socket), with the task's own
+    /// listeners registered before it starts, so none of its events is
+    /// missed (what a mini-program gets by registering in the same tick).
+    pub fn connect_socket_with(
+        &self,
+        opts: ConnectOptions,
+        callbacks: Callbacks<()>,
+        listeners: SocketListeners,
+    ) -> SocketTask {
+        crate::socket::connect_socket(self, opts, callbacks, listeners)
+    }
+
+    /// `my.sendSocketMessage` on the app socket: 10 when none is open.
+    /// Never waits: the bytes are queued for the socket's writer task.
+    pub fn send_socket_message(&self, opts: &SendOptions) -> Result<(), Error> {
+        self.inner.sockets.send(opts)
+    }
+
+    /// `my.closeSocket` on the app socket: 10 when none is open.
+    pub fn close_socket(&self, opts: &CloseOptions) -> Result<(), Error> {
+        self.inner.sockets.close(opts)
+    }
+
+    /// `my.onSocketOpen`.
+    pub fn on_socket_open(&self, cb: Arc<OpenListener>) {
+        self.inner.sockets.listeners().open.on(cb);
+    }
+    /// `my.onSocketMessage`.
+    pub fn on_socket_message(&self, cb: Arc<MessageListener>) {
+        self.inner.sockets.listeners().message.on(cb);
+    }
+    /// `my.onSocketError`.
+    pub fn on_socket_error(&self, cb: Arc<ErrorListener>) {
+        self.inner.sockets.listeners().error.on(cb);
+    }
+    /// `my.onSocketClose`.
+    pub fn on_socket_close(&self, cb: Arc<CloseListener>) {
+        self.inner.sockets.listeners().close.on(cb);
+    }
+    /// `my.offSocketOpen(cb)`: removes every registration of `cb`; `None`
+    /// removes all open listeners.
+    pub fn off_socket_open(&self, cb: Option<&Arc<OpenListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.open.off(cb)),
+            None => l.open.off_all(),
+        }
+    }
+    /// `my.offSocketMessage(cb)`, or all with `None`.
+    pub fn off_socket_message(&self, cb: Option<&Arc<MessageListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.message.off(cb)),
+            None => l.message.off_all(),
+        }
+    }
+    /// `my.offSocketError(cb)`, or all with `None`.
+    pub fn off_socket_error(&self, cb: Option<&Arc<ErrorListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.error.off(cb)),
+            None => l.error.off_all(),
+        }
+    }
+    /// `my.offSocketClose(cb)`, or all with `None`.
+    pub fn off_socket_close(&self, cb: Option<&Arc<CloseListener>>) {
+        let mut l = self.inner.sockets.listeners();
+        match cb {
+            Some(cb) => drop(l.close.off(cb)),
+            None => l.close.off_all(),
+        }
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

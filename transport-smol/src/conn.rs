@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use futures_lite::{future, AsyncRead, AsyncWriteExt};
+use futures_lite::{future, AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mpnet_core::pool::PoolKey;
@@ -25,17 +25,59 @@ use rustls::ClientConfig;
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
-enum Stream {
+/// A socket, plain or under TLS (also the WebSocket's stream, split into
+/// its reading and writing halves).
+pub(crate) enum Stream {
     Plain(Async<TcpStream>),
     Tls(Box<TlsStream<Async<TcpStream>>>),
 }
 
 impl Stream {
     /// The TCP socket under the stream.
-    fn tcp(&self) -> &Async<TcpStream> {
+    pub(crate) fn tcp(&self) -> &Async<TcpStream> {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
         }
     }
 }
@@ -57,7 +99,10 @@ pub(crate) fn timed_out() -> io::Error {
 
 /// Runs `io` until it ends or `deadline` passes (then `TimedOut`, and `io`
 /// is dropped). A deadline already passed fails without starting `io`.
-async fn before<T>(deadline: Instant, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+pub(crate) async fn before<T>(
+    deadline: Instant,
+    io: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
     if Instant::now() >= deadline {
         return Err(timed_out());
     }
@@ -81,18 +126,12 @@ impl Conn {
 
     /// Writes all of `data` before `deadline`.
     pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
-        match &mut self.stream {
-            Stream::Plain(s) => before(deadline, s.write_all(data)).await,
-            Stream::Tls(s) => before(deadline, s.write_all(data)).await,
-        }
+        before(deadline, self.stream.write_all(data)).await
     }
 
     /// Flushes buffered TLS records.
     pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
-        match &mut self.stream {
-            Stream::Plain(s) => before(deadline, s.flush()).await,
-            Stream::Tls(s) => before(deadline, s.flush()).await,
-        }
+        before(deadline, self.stream.flush()).await
     }
 
     /// The bytes read and not yet consumed.
@@ -127,10 +166,7 @@ impl Conn {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
         let spare = &mut self.buf[self.end..];
-        let r = ready!(match &mut self.stream {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, spare),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, spare),
-        });
+        let r = ready!(Pin::new(&mut self.stream).poll_read(cx, spare));
         let n = match r {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
             other => other?,
@@ -194,7 +230,7 @@ async fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<Soc
 }
 
 /// Resolves and connects; returns the stream and when resolution ended.
-async fn tcp_connect(
+pub(crate) async fn tcp_connect(
     host: &str,
     port: u16,
     deadline: Instant,

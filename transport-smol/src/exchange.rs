@@ -5,6 +5,7 @@
 //! its future is dropped, the caller drops the connection too (it is
 //! never put back in the pool mid-exchange).
 
+use std::future::Future;
 use std::io;
 use std::time::Instant;
 
@@ -74,18 +75,52 @@ pub(crate) async fn recv_response(
     }
 }
 
+/// Where a body's bytes go when taking them may wait (a file written on the
+/// blocking pool). The async form of `recv_body`'s closure, spelled out as a
+/// trait for the same reason as `hop::Outgoing`.
+pub(crate) trait Sink {
+    /// Takes the next piece of the body.
+    fn push<'a>(
+        &'a mut self,
+        data: &'a [u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a;
+}
+
+/// A closure that takes each piece at once, as a [`Sink`].
+struct Now<F>(F);
+
+impl<F: FnMut(&[u8]) -> Result<(), Error> + Send> Sink for Now<F> {
+    fn push<'a>(
+        &'a mut self,
+        data: &'a [u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        std::future::ready((self.0)(data))
+    }
+}
+
 /// `RecvBody`: reads the body to its end, handing each piece to `sink`
 /// straight from the read buffer.
 pub(crate) async fn recv_body(
     conn: &mut Conn,
+    exchange: Exchange<state::RecvBody>,
+    deadline: Instant,
+    sink: impl FnMut(&[u8]) -> Result<(), Error> + Send,
+) -> Result<Complete, Fail> {
+    recv_body_to(conn, exchange, deadline, &mut Now(sink)).await
+}
+
+/// [`recv_body`] into a sink that may wait; the socket is not read while
+/// it does.
+pub(crate) async fn recv_body_to(
+    conn: &mut Conn,
     mut exchange: Exchange<state::RecvBody>,
     deadline: Instant,
-    mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
+    sink: &mut impl Sink,
 ) -> Result<Complete, Fail> {
     while !exchange.is_finished() {
         let chunk = exchange.read(conn.filled())?;
         if !chunk.data.is_empty() {
-            sink(&conn.filled()[chunk.data.clone()])?;
+            sink.push(&conn.filled()[chunk.data.clone()]).await?;
         }
         conn.consume(chunk.consumed);
         let need_more = chunk.consumed == 0 && chunk.data.is_empty();

@@ -1,13 +1,15 @@
-//! Task handles of the mini-program style (`RequestTask`): `abort()` from
-//! any thread, and waiting for the result, blocking or async. The once-only
-//! end-of-call rule lives in core ([`mpnet_core::task::Completion`]); this
-//! adds the waits and the cancellation of the I/O.
+//! Task handles of the mini-program style (`RequestTask`, `UploadTask`,
+//! `DownloadTask`): `abort()` from any thread, waiting for the result,
+//! blocking or async, and progress listeners. The once-only end-of-call
+//! rule lives in core ([`mpnet_core::task::Completion`]); this adds the
+//! waits and the cancellation of the I/O.
 
 use std::sync::Arc;
 
 use async_channel::Receiver;
 use mpnet_core::request::Response;
-use mpnet_core::task::{Callbacks, Completion};
+use mpnet_core::task::{Callbacks, Completion, HeadersFn, ProgressFn};
+use mpnet_core::transfer::{DownloadResponse, HeadersReceived, ProgressEvent, UploadResponse};
 use mpnet_core::{Error, ErrorKind};
 
 use crate::cancel::Cancel;
@@ -99,6 +101,10 @@ pub struct Task<T> {
 
 /// `RequestTask` of the seed (`my.request`).
 pub type RequestTask = Task<Response>;
+/// `UploadTask` of the seed (`my.uploadFile`).
+pub type UploadTask = Task<UploadResponse>;
+/// The task of `my.downloadFile` (progress and abort are extensions).
+pub type DownloadTask = Task<DownloadResponse>;
 
 impl<T> Clone for Task<T> {
     fn clone(&self) -> Self {
@@ -119,9 +125,11 @@ impl<T: Clone> Task<T> {
         Task { shared }
     }
 
-    /// Ends the call at once (SPEC §4: error 20 for `my.request`) and drops
-    /// its connection; after completion it does nothing. Callable from any
-    /// thread; the callbacks run on the calling thread.
+    /// Ends the call at once (SPEC §4: error 20 for `my.request`; §5, §6:
+    /// error 12 "aborted" for uploads and downloads) and drops its
+    /// connection (and a download's unfinished file); after completion it
+    /// does nothing. Callable from any thread; the callbacks run on the
+    /// calling thread.
     pub fn abort(&self) {
         if !self.shared.completion.is_finished() {
             self.shared
@@ -144,5 +152,26 @@ impl<T: Clone> Task<T> {
     /// future does not stop the task (use [`abort`](Self::abort)).
     pub async fn result(&self) -> Result<T, Error> {
         self.shared.result().await
+    }
+
+    /// `onProgressUpdate`: listens to progress from now on.
+    pub fn on_progress_update(
+        &self,
+        f: impl Fn(&ProgressEvent) + Send + Sync + 'static,
+    ) -> ProgressFn {
+        let f: ProgressFn = Arc::new(f);
+        self.shared.completion.on_progress_update(f.clone());
+        f
+    }
+
+    /// `offProgressUpdate`: removes every registration of `f`.
+    pub fn off_progress_update(&self, f: &ProgressFn) {
+        self.shared.completion.off_progress_update(f);
+    }
+
+    /// `onHeadersReceived`: listens to the response head.
+    pub fn on_headers_received(&self, f: impl Fn(&HeadersReceived) + Send + Sync + 'static) {
+        let f: HeadersFn = Arc::new(f);
+        self.shared.completion.on_headers_received(f);
     }
 }
