@@ -25,12 +25,20 @@ _listen_tcp = posixbase.PosixReactorBase.listenTCP
 _listen_ssl = posixbase.PosixReactorBase.listenSSL
 
 
+def _listening(listener):
+    # scripts/autobahn waits for this line: the port is bound by this process.
+    addr = listener.getHost()
+    sys.stdout.write("mpnet-wstest: listening on %s:%d\n" % (addr.host, addr.port))
+    sys.stdout.flush()
+    return listener
+
+
 def _listen_tcp_loopback(self, port, factory, backlog=50, interface=""):
-    return _listen_tcp(self, port, factory, backlog, interface or LOOPBACK)
+    return _listening(_listen_tcp(self, port, factory, backlog, interface or LOOPBACK))
 
 
 def _listen_ssl_loopback(self, port, factory, contextFactory, backlog=50, interface=""):
-    return _listen_ssl(self, port, factory, contextFactory, backlog, interface or LOOPBACK)
+    return _listening(_listen_ssl(self, port, factory, contextFactory, backlog, interface or LOOPBACK))
 
 
 posixbase.PosixReactorBase.listenTCP = _listen_tcp_loopback

@@ -53,8 +53,15 @@
 //! | `POST /upload` | reads a `multipart/form-data` body as it streams in; `{form, files, fields, contentLength, headers, url}` where `files` maps each file field to `{filename, contentType, size, sha256}` (hex). File parts are hashed on the fly, never held in memory; a non-file field over [`MAX_UPLOAD_FIELD`] gets 413; a body that is not multipart gets 400 |
 //! | `GET /download/NAME` | [`download_content`]`(NAME, size)` with the type from [`content_type_for_name`] and `Content-Length`; `?size=N` (default [`DEFAULT_DOWNLOAD_SIZE`]), `?chunked=1` (no length), `?type=T` (content type), `?chunk_size=`/`?chunk_delay_ms=` (pacing, also on `/bytes`, `/stream-bytes`) |
 //! | `GET /drop-mid-body` | `Content-Length: 1000`, 100 bytes, then the connection closes |
+//! | `GET /ws` | WebSocket (`wss://` on [`HttpsServer`], `ws://` on [`HttpServer`]; URLs from `ws_url`): echoes every text and binary message, answers pings, answers a close with a close (same code) |
+//! | `GET /ws/close?code=N&reason=R` | WebSocket: after the client's first message (`&immediate=1`: at once) closes with code N (1000-4999, default 1000) and reason R (default empty, at most 123 bytes); echoes nothing |
 //! | `GET /` | a plain-text list of endpoints |
 //! | anything else | 404 |
+//!
+//! The WebSocket endpoints select the first subprotocol the client offers,
+//! or none with `?protocol=none` (for the missing-subprotocol check); they
+//! accept messages and frames up to [`MAX_WS_MESSAGE`]; a request that is
+//! not a valid upgrade gets 400 (426 for a version other than 13).
 
 #![warn(missing_docs)]
 
@@ -66,6 +73,7 @@ mod raw;
 mod routes;
 mod server;
 mod tap;
+mod ws;
 
 pub use ca::{crypto_provider, Leaf, LeafKind, TestCa, LOOPBACK_NAMES, WRONG_HOST};
 pub use data::{
@@ -78,3 +86,4 @@ pub use raw::{
 };
 pub use routes::{MAX_DELAY_SECS, MAX_ECHO_BODY, MAX_GENERATED, MAX_REDIRECTS, MAX_UPLOAD_FIELD};
 pub use server::{serve_http, serve_https, HttpServer, HttpsServer};
+pub use ws::MAX_WS_MESSAGE;

@@ -152,6 +152,9 @@ pub(crate) async fn handle(
     head: Option<RawHead>,
     req: http::Request<Incoming>,
 ) -> Resp {
+    if crate::ws::is_ws_path(req.uri().path()) {
+        return crate::ws::handle(req);
+    }
     let (parts, body) = req.into_parts();
     let info = Info::new(ctx, peer, head, &parts);
     let path = info.path.clone();
@@ -222,7 +225,7 @@ pub(crate) async fn handle(
 
 // ---------------------------------------------------------------- helpers
 
-fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
@@ -255,7 +258,7 @@ fn json_ok(v: &Value) -> Resp {
 }
 
 /// A JSON error answer `{"error": message}`.
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Resp {
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Resp {
     json_resp(status, &json!({ "error": message.to_string() }))
 }
 
@@ -845,6 +848,8 @@ GET  /cookies  /cookies/set?K=V  /headers  /ip  /user-agent
 POST /upload                   multipart: form fields and file digests
 GET  /download/NAME?size=N&chunked=1&type=T
 GET  /drop-mid-body            Content-Length 1000, 100 bytes, close
+GET  /ws                       WebSocket echo (text, binary; close answered)
+GET  /ws/close?code=N&reason=R WebSocket: closes with N, R after the first message
 ";
 
 const HTML: &str = "<!DOCTYPE html>

@@ -80,9 +80,19 @@ impl Core {
     }
 
     fn url(&self, host: &str, path: &str) -> String {
+        self.url_with(self.scheme, host, path)
+    }
+
+    /// The same URL with `wss`/`ws` for `https`/`http`.
+    fn ws_url(&self, host: &str, path: &str) -> String {
+        let scheme = if self.scheme == "https" { "wss" } else { "ws" };
+        self.url_with(scheme, host, path)
+    }
+
+    fn url_with(&self, scheme: &str, host: &str, path: &str) -> String {
         format!(
             "{}://{}:{}/{}",
-            self.scheme,
+            scheme,
             host,
             self.bg.addr().port(),
             path.trim_start_matches('/')
@@ -105,9 +115,11 @@ where
             Ok::<_, Infallible>(routes::handle(ctx, peer, head, req).await)
         }
     });
+    // with_upgrades: the WebSocket endpoints take the connection over.
     let _ = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(tapped), service)
+        .with_upgrades()
         .await;
 }
 
@@ -173,6 +185,17 @@ impl HttpsServer {
     /// `https://localhost:PORT/{path}`, for tests that need a host name.
     pub fn localhost_url(&self, path: &str) -> String {
         self.core.url("localhost", path)
+    }
+
+    /// `wss://127.0.0.1:PORT/{path}`, for the WebSocket endpoints (`/ws`,
+    /// `/ws/close?code=N&reason=R`; see the crate documentation).
+    pub fn ws_url(&self, path: &str) -> String {
+        self.core.ws_url("127.0.0.1", path)
+    }
+
+    /// `wss://localhost:PORT/{path}`.
+    pub fn localhost_ws_url(&self, path: &str) -> String {
+        self.core.ws_url("localhost", path)
     }
 
     /// The listening port.
@@ -253,6 +276,16 @@ impl HttpServer {
     /// `http://localhost:PORT/{path}`.
     pub fn localhost_url(&self, path: &str) -> String {
         self.core.url("localhost", path)
+    }
+
+    /// `ws://127.0.0.1:PORT/{path}`, for the WebSocket endpoints.
+    pub fn ws_url(&self, path: &str) -> String {
+        self.core.ws_url("127.0.0.1", path)
+    }
+
+    /// `ws://localhost:PORT/{path}`.
+    pub fn localhost_ws_url(&self, path: &str) -> String {
+        self.core.ws_url("localhost", path)
     }
 
     /// The listening port.
