@@ -48,7 +48,19 @@ fn main() {
     let runner: Box<Runner> = match transport.as_str() {
         "blocking" => {
             let client = mpnet_blocking::Client::new(ctx).expect("client");
-            Box::new(move |url, echo| run_blocking(&client, url, echo))
+            Box::new(move |url, echo| {
+                run_task(url, echo, |opts, listeners| {
+                    client.connect_socket_with(opts, Callbacks::new(), listeners)
+                })
+            })
+        }
+        "smol" => {
+            let client = mpnet_smol::Client::new(ctx).expect("client");
+            Box::new(move |url, echo| {
+                run_task(url, echo, |opts, listeners| {
+                    client.connect_socket_with(opts, Callbacks::new(), listeners)
+                })
+            })
         }
         other => panic!("unknown transport {other}"),
     };
@@ -66,12 +78,40 @@ fn main() {
     eprintln!("{agent}: ran {count} cases");
 }
 
+/// What a transport's socket task offers the driver.
+trait Task: Clone + Send + Sync + 'static {
+    fn send(&self, opts: &SendOptions) -> Result<(), mpnet_core::Error>;
+    fn wait_connected(&self) -> Result<(), mpnet_core::Error>;
+}
+
+impl Task for mpnet_blocking::SocketTask {
+    fn send(&self, opts: &SendOptions) -> Result<(), mpnet_core::Error> {
+        mpnet_blocking::SocketTask::send(self, opts)
+    }
+    fn wait_connected(&self) -> Result<(), mpnet_core::Error> {
+        mpnet_blocking::SocketTask::wait_connected(self)
+    }
+}
+
+impl Task for mpnet_smol::SocketTask {
+    fn send(&self, opts: &SendOptions) -> Result<(), mpnet_core::Error> {
+        mpnet_smol::SocketTask::send(self, opts)
+    }
+    fn wait_connected(&self) -> Result<(), mpnet_core::Error> {
+        mpnet_smol::SocketTask::wait_connected(self)
+    }
+}
+
 /// Connects a task to `url`, echoes messages when `echo` (from the message
 /// listener itself, so the answer goes out before the next frame is read),
 /// and returns the messages once the socket has closed.
-fn run_blocking(client: &mpnet_blocking::Client, url: &str, echo: bool) -> Vec<MessageData> {
+fn run_task<T: Task>(
+    url: &str,
+    echo: bool,
+    connect: impl FnOnce(ConnectOptions, SocketListeners) -> T,
+) -> Vec<MessageData> {
     let (tx, rx) = mpsc::channel();
-    let cell: Arc<OnceLock<mpnet_blocking::SocketTask>> = Arc::default();
+    let cell: Arc<OnceLock<T>> = Arc::default();
     let mut listeners = SocketListeners::default();
     let (t1, t2, me) = (tx.clone(), tx, cell.clone());
     listeners.message.on(Arc::new(move |m: &MessageData| {
@@ -91,7 +131,7 @@ fn run_blocking(client: &mpnet_blocking::Client, url: &str, echo: bool) -> Vec<M
     let opts = ConnectOptions::new(url)
         .multiple(true)
         .timeout(Duration::from_secs(10));
-    let task = client.connect_socket_with(opts, Callbacks::new(), listeners);
+    let task = connect(opts, listeners);
     let _ = cell.set(task.clone());
     if task.wait_connected().is_err() {
         return Vec::new();

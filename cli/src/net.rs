@@ -72,6 +72,18 @@ impl Socket for mpnet_blocking::SocketTask {
     }
 }
 
+impl Socket for mpnet_smol::SocketTask {
+    fn wait_connected(&self) -> Result<(), Error> {
+        mpnet_smol::SocketTask::wait_connected(self)
+    }
+    fn send(&self, opts: &SendOptions) -> Result<(), Error> {
+        mpnet_smol::SocketTask::send(self, opts)
+    }
+    fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
+        mpnet_smol::SocketTask::close(self, opts)
+    }
+}
+
 impl Net {
     /// A client of `transport` for `ctx`. `Err` is a usage error.
     pub fn new(transport: Transport, ctx: AppContext) -> Result<Net, String> {
@@ -111,7 +123,7 @@ impl Net {
     ) -> Result<Box<dyn Handle<UploadResponse>>, String> {
         match self {
             Net::Blocking(c) => Ok(Box::new(c.spawn_upload(opts, cb))),
-            Net::Smol(_) => Err(SMOL_PENDING.into()),
+            Net::Smol(c) => Ok(Box::new(c.spawn_upload(opts, cb))),
         }
     }
 
@@ -123,7 +135,7 @@ impl Net {
     ) -> Result<Box<dyn Handle<DownloadResponse>>, String> {
         match self {
             Net::Blocking(c) => Ok(Box::new(c.spawn_download(opts, cb))),
-            Net::Smol(_) => Err(SMOL_PENDING.into()),
+            Net::Smol(c) => Ok(Box::new(c.spawn_download(opts, cb))),
         }
     }
 
@@ -136,7 +148,7 @@ impl Net {
     ) -> Result<Arc<dyn Socket>, String> {
         match self {
             Net::Blocking(c) => Ok(Arc::new(c.connect_socket_with(opts, cb, listeners))),
-            Net::Smol(_) => Err(SMOL_PENDING.into()),
+            Net::Smol(c) => Ok(Arc::new(c.connect_socket_with(opts, cb, listeners))),
         }
     }
 
@@ -144,10 +156,7 @@ impl Net {
     pub fn send_socket_message(&self, opts: &SendOptions) -> Result<(), Error> {
         match self {
             Net::Blocking(c) => c.send_socket_message(opts),
-            Net::Smol(_) => Err(Error::new(
-                mpnet_core::ErrorKind::NotConnected,
-                SMOL_PENDING,
-            )),
+            Net::Smol(c) => c.send_socket_message(opts),
         }
     }
 
@@ -155,10 +164,7 @@ impl Net {
     pub fn close_socket(&self, opts: &CloseOptions) -> Result<(), Error> {
         match self {
             Net::Blocking(c) => c.close_socket(opts),
-            Net::Smol(_) => Err(Error::new(
-                mpnet_core::ErrorKind::NotConnected,
-                SMOL_PENDING,
-            )),
+            Net::Smol(c) => c.close_socket(opts),
         }
     }
 
@@ -177,9 +183,12 @@ impl Net {
                 c.on_socket_error(error);
                 c.on_socket_close(close);
             }
-            Net::Smol(_) => {}
+            Net::Smol(c) => {
+                c.on_socket_open(open);
+                c.on_socket_message(message);
+                c.on_socket_error(error);
+                c.on_socket_close(close);
+            }
         }
     }
 }
-
-const SMOL_PENDING: &str = "this call is not available on the smol transport in this build";

@@ -362,3 +362,98 @@ fn request_on_both_transports_gives_the_same_json() {
         }
     }
 }
+
+/// The main job (issue 7): the tour runs every seed API on both transports
+/// and exits 0 only when each step gave what the SPEC says.
+#[test]
+fn the_tour_passes_on_both_transports() {
+    let out = mpnet(&["tour"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for api in [
+        "my.request(",
+        "task.abort()",
+        "my.uploadFile(",
+        "my.downloadFile(",
+        "my.connectSocket(",
+        "onSocketMessage",
+        "onSocketClose",
+    ] {
+        assert!(text.contains(api), "the tour does not show {api}");
+    }
+    assert!(
+        text.contains("blocking transport: 13 of 13 steps"),
+        "{text}"
+    );
+    assert!(text.contains("smol transport: 13 of 13 steps"), "{text}");
+    assert!(!text.contains('✗'));
+}
+
+#[test]
+fn socket_command_speaks_json_lines_on_both_transports() {
+    use std::io::Write;
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    for transport in ["blocking", "smol"] {
+        let opts = format!(r#"{{"url":"{}"}}"#, server.ws_url("/ws"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+            .args([
+                "--transport",
+                transport,
+                "--ca-file",
+                &ca_arg,
+                "socket",
+                &opts,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            r#"{{"send": {{"data": "你好 😀", "isBuffer": false}}}}"#
+        )
+        .unwrap();
+        writeln!(stdin, r#"{{"send": {{"data": "AAE=", "isBuffer": true}}}}"#).unwrap();
+        writeln!(stdin, r#"{{"send": {{"data": "%%", "isBuffer": true}}}}"#).unwrap();
+        // Let the echoes arrive before the close.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        writeln!(stdin, r#"{{"close": {{"code": 4000, "reason": "done"}}}}"#).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{transport}");
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The sendFail answers its command at once; the echoes come when
+        // they come: compare the socket's own events apart from it.
+        let (fails, events): (Vec<&Value>, Vec<&Value>) =
+            lines.iter().partition(|l| l["event"] == "sendFail");
+        let want = vec![
+            serde_json::json!({"event": "open"}),
+            serde_json::json!({"event": "message", "data": "你好 😀", "isBuffer": false}),
+            serde_json::json!({"event": "message", "data": "AAE=", "isBuffer": true}),
+            serde_json::json!({"event": "close", "code": 4000, "reason": "done"}),
+        ];
+        assert_eq!(
+            events.into_iter().cloned().collect::<Vec<_>>(),
+            want,
+            "{transport}: {lines:?}"
+        );
+        assert_eq!(fails.len(), 1, "{transport}");
+        assert_eq!(fails[0]["error"], 11);
+        // A failed connect prints a fail line and exits 1.
+        let out = mpnet(&[
+            "--transport",
+            transport,
+            "socket",
+            r#"{"url":"wss://127.0.0.1:1/x"}"#,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(json_out(&out)["event"], "fail");
+    }
+}
