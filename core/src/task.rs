@@ -33,7 +33,7 @@ pub struct PageId(pub u64);
 /// use mpnet_core::task::Callbacks;
 /// use mpnet_core::request::Response;
 /// let cb: Callbacks<Response> = Callbacks::new()
-///     .success(|res| println!("status {}", res.status))
+///     .success(|res: &Response| println!("status {}", res.status))
 ///     .fail(|err| println!("error {}", err.code(mpnet_core::Api::Request)))
 ///     .complete(|_| println!("done"));
 /// # drop(cb);
