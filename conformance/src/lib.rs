@@ -3,14 +3,10 @@
 //! transports cannot drift apart. Every error code of SPEC §4 is produced
 //! for real here, against loopback servers from `mpnet-testkit`.
 //!
-//! A transport's test implements [`Transport`] and calls [`run_all`]:
-//!
-//! ```ignore
-//! struct Blocking;
-//! impl mpnet_conformance::Transport for Blocking { /* ... */ }
-//! #[test]
-//! fn conformance() { mpnet_conformance::run_all(&Blocking) }
-//! ```
+//! A transport's test implements [`Transport`] and calls [`run_all`] (see
+//! `transport-blocking/tests/conformance.rs`); the same goes for the
+//! [`transfer`] and [`socket`] tables, the [`httpbin`] interop and the
+//! WebSocket [`peers`].
 #![forbid(unsafe_code)]
 
 pub mod httpbin;
