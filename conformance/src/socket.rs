@@ -417,6 +417,25 @@ pub fn run_all<T: SocketTransport>(t: &T) {
             },
         ),
         (
+            "a connectSocket that cannot start (bad URL) leaves the open socket alone",
+            |t, env| {
+                let log = new_log();
+                let c = t.client(&env.ctx(), log.clone());
+                t.connect(&c, ConnectOptions::new(echo(env)))
+                    .map_err(|e| e.to_string())?;
+                expect_fail(t.connect(&c, ConnectOptions::new("")), 3)?;
+                t.send(&c, &SendOptions::text("still here"))
+                    .map_err(|e| e.to_string())?;
+                wait_for(&log, Duration::from_secs(5), |l| {
+                    l.iter().any(|v| v["event"] == "message")
+                })?;
+                t.close(&c, &CloseOptions::default())
+                    .map_err(|e| e.to_string())?;
+                wait_for(&log, Duration::from_secs(5), closed)?;
+                check_order(&events(&log))
+            },
+        ),
+        (
             "a connect still in progress when superseded fails with 2",
             |t, env| {
                 let hang = RawServer::start(vec![Step::Hang]);

@@ -37,6 +37,9 @@ use rustls::ClientConnection;
 use crate::client::ClientInner;
 use crate::conn;
 
+/// The longest a reader blocks before looking at the close deadline again.
+const READ_WAKE: Duration = Duration::from_millis(250);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -308,12 +311,21 @@ pub(crate) fn connect_socket(
     listeners: SocketListeners,
 ) -> SocketTask {
     let app = client.sockets.clone();
-    let plan = lock(&app.slots).connect(opts.multiple);
     let kind = if opts.multiple {
         SlotKind::Task
     } else {
         SlotKind::App
     };
+    // The options and URL are checked first: a connect that cannot start
+    // (codes 2-5, 8, 13) leaves the existing socket alone.
+    let mut key = [0u8; 16];
+    let handshake = getrandom::fill(&mut key)
+        .map_err(|e| Error::new(ErrorKind::Unknown, format!("no randomness: {e}")))
+        .and_then(|()| ClientHandshake::new(&client.ctx, &opts, key));
+    let plan = handshake
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|_| lock(&app.slots).connect(opts.multiple));
     let (id, previous) = match &plan {
         Ok(p) => (Some(p.id), p.previous),
         Err(_) => (None, None),
@@ -338,31 +350,18 @@ pub(crate) fn connect_socket(
     let task = SocketTask {
         shared: shared.clone(),
     };
-    if let Err(e) = plan {
-        shared.connected.finish(Err(e));
+    let (Ok(handshake), Ok(_)) = (handshake, plan.as_ref()) else {
+        if let Err(e) = plan {
+            shared.connected.finish(Err(e));
+        }
         return task;
-    }
+    };
     if kind == SlotKind::App {
         let old = lock(&app.app_socket).replace(shared.clone());
         if let (Some(old), Some(previous)) = (old, previous) {
             replace_app_socket(&old, previous);
         }
     }
-    let mut key = [0u8; 16];
-    if let Err(e) = getrandom::fill(&mut key) {
-        fail_connect(
-            &shared,
-            Error::new(ErrorKind::Unknown, format!("no randomness: {e}")),
-        );
-        return task;
-    }
-    let handshake = match ClientHandshake::new(&client.ctx, &opts, key) {
-        Ok(h) => h,
-        Err(e) => {
-            fail_connect(&shared, e);
-            return task;
-        }
-    };
     let inner = client.clone();
     let worker = shared.clone();
     let spawned = std::thread::Builder::new()
@@ -617,11 +616,16 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
             .ws
             .as_ref()
             .and_then(|ws| ws.poll_timeout());
-        let wait = timeout.map(|t| {
-            t.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        let _ = tcp.set_read_timeout(wait);
+        // Wake at least every READ_WAKE so a close() made while this read
+        // blocks gets its close-handshake deadline honoured.
+        let wait = timeout
+            .map(|t| {
+                t.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            })
+            .unwrap_or(READ_WAKE)
+            .min(READ_WAKE);
+        let _ = tcp.set_read_timeout(Some(wait));
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         // Decrypt (or report the end) under the lock.

@@ -235,6 +235,11 @@ pub(crate) fn download_file(
         return Err(download::aborted());
     }
     fs::rename(&temp_path, &final_path).map_err(|e| download::write_error(&final_path, &e))?;
+    if cancel.is_cancelled() {
+        // Aborted while renaming: the task already failed, so nothing stays.
+        let _ = fs::remove_file(&final_path);
+        return Err(download::aborted());
+    }
     part.kept = true;
     if let (Some(event), Some(t)) = (progress.finish(), task) {
         t.emit_progress(&event);
