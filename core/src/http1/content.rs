@@ -183,7 +183,13 @@ impl ContentDecoder {
         let complete = self.total_in == 0
             || match &self.coding {
                 Coding::Identity => true,
-                Coding::Gzip(gz) => matches!(gz.phase, GzPhase::Between | GzPhase::Ignore),
+                // After a whole member, a lone 0x1f is trailing garbage
+                // too: it never became the two-byte magic of another one.
+                Coding::Gzip(gz) => match gz.phase {
+                    GzPhase::Between | GzPhase::Ignore => true,
+                    GzPhase::Fixed { have } => gz.members > 0 && have < 2,
+                    _ => false,
+                },
                 Coding::Deflate(Deflate::Stream { ended, .. }) => *ended,
                 Coding::Deflate(Deflate::Sniff(_)) => false,
             };
