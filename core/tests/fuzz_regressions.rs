@@ -74,7 +74,11 @@ fn every_target_has_a_replay_test() {
             "content_decoder",
             "encoders",
             "url_policy",
-            "options_json"
+            "options_json",
+            "ws_frames",
+            "ws_lifecycle",
+            "multipart",
+            "ws_handshake"
         ]
     );
 }
@@ -107,4 +111,24 @@ fn url_policy() {
 #[test]
 fn options_json() {
     replay("options_json");
+}
+
+#[test]
+fn ws_frames() {
+    replay("ws_frames");
+}
+
+#[test]
+fn ws_lifecycle() {
+    replay("ws_lifecycle");
+}
+
+#[test]
+fn multipart() {
+    replay("multipart");
+}
+
+#[test]
+fn ws_handshake() {
+    replay("ws_handshake");
 }

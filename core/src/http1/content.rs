@@ -183,11 +183,13 @@ impl ContentDecoder {
         let complete = self.total_in == 0
             || match &self.coding {
                 Coding::Identity => true,
-                // After a whole member, a lone 0x1f is trailing garbage
-                // too: it never became the two-byte magic of another one.
+                // After a whole member, bytes that never became the two-byte
+                // magic of another member are trailing garbage too.
                 Coding::Gzip(gz) => match gz.phase {
                     GzPhase::Between | GzPhase::Ignore => true,
-                    GzPhase::Fixed { have } => gz.members > 0 && have < 2,
+                    GzPhase::Fixed { have } => {
+                        gz.members > 0 && (have < 2 || gz.bytes.get(1) != Some(&0x8b))
+                    }
                     _ => false,
                 },
                 Coding::Deflate(Deflate::Stream { ended, .. }) => *ended,

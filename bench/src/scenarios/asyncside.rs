@@ -1,0 +1,132 @@
+//! Keep-alive HTTPS GET /1k, async side: mpnet-smol against reqwest.
+//!
+//! Both run on one thread: reqwest on a current-thread tokio runtime (its
+//! connection tasks on the same thread), mpnet-smol under `smol::block_on`
+//! (async-io's reactor driven by the same thread). One task, then
+//! `threads` concurrent tasks sharing one client. mpnet-smol is behind the
+//! `smol` feature; without it the reqwest figures are still measured.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+#[cfg(not(feature = "smol"))]
+use super::skipped;
+use super::{row, take_turns, Ctx, Measure};
+use crate::clients::{self, POOL_PER_HOST};
+
+const TARGET: &str = "≥ 1.2x reqwest";
+
+/// `tasks` concurrent loops of `one` until `budget` passes or `max` calls in
+/// all; calls per second. Runs on the caller's executor.
+async fn rate_tasks<F, Fut>(tasks: usize, budget: Duration, max: u64, one: F) -> Result<f64, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    // Warm up: one request per task, at once, so each task has a connection.
+    for r in join_all((0..tasks).map(|_| one())).await {
+        r?;
+    }
+    let done = Cell::new(0u64);
+    let start = Instant::now();
+    let loops = (0..tasks).map(|_| async {
+        while start.elapsed() < budget && done.get() < max {
+            one().await?;
+            done.set(done.get() + 1);
+        }
+        Ok::<(), String>(())
+    });
+    for r in join_all(loops).await {
+        r?;
+    }
+    Ok(done.get() as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn reqwest_get(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    let res = client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| e.to_string())?;
+    let body = res.bytes().await.map_err(|e| e.to_string())?;
+    if body.len() == 1024 {
+        Ok(())
+    } else {
+        Err(format!("body of {} bytes", body.len()))
+    }
+}
+
+#[cfg(feature = "smol")]
+async fn smol_get(client: &mpnet_smol::Client, url: &str) -> Result<(), String> {
+    use mpnet_core::request::{DataType, RequestOptions, ResponseData};
+    let res = client
+        .request(RequestOptions::new(url).data_type(DataType::ArrayBuffer))
+        .await
+        .map_err(|e| e.to_string())?;
+    match res.data {
+        ResponseData::ArrayBuffer(b) if b.len() == 1024 => Ok(()),
+        other => Err(format!("unexpected body {other:?}")),
+    }
+}
+
+fn run(c: &Ctx<'_>, tasks: usize) -> Result<(), String> {
+    let cfg = c.config;
+    let url = c.server.url("/1k");
+    let rq = clients::reqwest_client(c.server, POOL_PER_HOST)?;
+    let rt = clients::tokio_current_thread()?;
+    let reqwest_measure: Measure<'_> = Box::new(|| {
+        rt.block_on(rate_tasks(tasks, cfg.budget, cfg.max_requests, || {
+            reqwest_get(&rq, &url)
+        }))
+    });
+    #[cfg(feature = "smol")]
+    let series = {
+        let smol_client =
+            clients::mpnet_smol(c.server, clients::mpnet_pool(), tasks.max(64), &c.dir)?;
+        let smol_measure: Measure<'_> = Box::new(|| {
+            smol::block_on(rate_tasks(tasks, cfg.budget, cfg.max_requests, || {
+                smol_get(&smol_client, &url)
+            }))
+        });
+        let mut s = take_turns(
+            cfg.runs,
+            vec![
+                ("mpnet-smol".into(), smol_measure),
+                ("reqwest 0.12".into(), reqwest_measure),
+            ],
+        )
+        .into_iter();
+        (s.next().unwrap_or_default(), s.next().unwrap_or_default())
+    };
+    #[cfg(not(feature = "smol"))]
+    let series = {
+        let mut s =
+            take_turns(cfg.runs, vec![("reqwest 0.12".into(), reqwest_measure)]).into_iter();
+        let peer = s.next().unwrap_or_default();
+        (
+            skipped("mpnet-smol", "built without the smol feature"),
+            peer,
+        )
+    };
+    let (m, p) = series;
+    let what = if tasks == 1 {
+        "async keep-alive GET 1 KiB, 1 task".to_string()
+    } else {
+        format!("async keep-alive GET 1 KiB, {tasks} tasks")
+    };
+    c.report.row(row(&what, "req/s", m, Some(p), true, TARGET));
+    Ok(())
+}
+
+/// One task.
+pub(crate) fn async_one_task(c: &Ctx<'_>) -> Result<(), String> {
+    run(c, 1)
+}
+
+/// `threads` concurrent tasks on one thread.
+pub(crate) fn async_concurrent(c: &Ctx<'_>) -> Result<(), String> {
+    run(c, c.config.threads)
+}

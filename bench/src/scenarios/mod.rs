@@ -1,0 +1,333 @@
+//! The scenarios, one function each, and the loops they share.
+//!
+//! Every loop is bounded twice: by a time budget and by a request count.
+//! Nothing here asserts on time: a client that fails is reported as failed
+//! in the table, and the other rows still run.
+
+mod allocs;
+mod asyncside;
+mod keepalive;
+mod parse;
+mod tls;
+mod transfer;
+mod wss;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::report::{Report, Row, Series};
+use crate::server::Server;
+use crate::Config;
+
+pub use wss::wss_echo_pending;
+
+/// What every scenario gets.
+pub(crate) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub server: &'a Server,
+    pub report: &'a Report,
+    /// A scratch folder (read and temp folder of the mpnet contexts).
+    pub dir: PathBuf,
+}
+
+/// A scratch folder removed on drop.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts the server and runs every selected scenario; prints the table.
+pub fn run_all(config: &Config) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("mpnet-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let scratch = ScratchDir(dir.canonicalize().map_err(|e| e.to_string())?);
+    let server = Server::start().map_err(|e| format!("server: {e}"))?;
+    let report = Report::default();
+    let ctx = Ctx {
+        config,
+        server: &server,
+        report: &report,
+        dir: scratch.0.clone(),
+    };
+    println!(
+        "mpnet-bench: server {} ; {} runs per figure, {} ms per client and run, {} threads; \
+         download {} B, upload {} B",
+        server.origin(),
+        config.runs,
+        config.budget.as_millis(),
+        config.threads,
+        config.download_size,
+        config.upload_size
+    );
+    print!("{}", crate::report::HEADER);
+    type Scenario = fn(&Ctx<'_>) -> Result<(), String>;
+    let all: [(&str, Scenario); 12] = [
+        ("parse", parse::head_parsing),
+        ("allocs", allocs::allocations_per_request),
+        ("breakdown", allocs::core_breakdown),
+        ("keepalive", keepalive::keepalive_one_thread),
+        ("keepalive16", keepalive::keepalive_concurrent),
+        ("json", keepalive::post_json),
+        ("async", asyncside::async_one_task),
+        ("async16", asyncside::async_concurrent),
+        ("tls", tls::tls_setup),
+        ("download", transfer::download),
+        ("upload", transfer::upload),
+        ("wss", |c| {
+            wss_echo_pending(c.report);
+            Ok(())
+        }),
+    ];
+    for (name, scenario) in all {
+        if !config.wants(name) {
+            continue;
+        }
+        if let Err(e) = scenario(&ctx) {
+            report.note(format!("{name}: could not run: {e}"));
+        }
+    }
+    println!("\n## Results\n\n{}", report.render());
+    drop(server);
+    Ok(())
+}
+
+/// A client's measurement for one run.
+pub(crate) type Measure<'a> = Box<dyn FnMut() -> Result<f64, String> + 'a>;
+
+/// Runs every client `runs` times, taking turns within each run (the order
+/// reversed every other run), and collects their series. A client that
+/// fails once is not run again.
+///
+/// For profiling one client alone, `MPNET_BENCH_CLIENT=TEXT` skips every
+/// client whose label does not contain TEXT.
+pub(crate) fn take_turns(runs: usize, clients: Vec<(String, Measure<'_>)>) -> Vec<Series> {
+    let only = std::env::var("MPNET_BENCH_CLIENT").ok();
+    let mut series: Vec<Series> = clients
+        .iter()
+        .map(|(l, _)| match &only {
+            Some(o) if !l.contains(o.as_str()) => skipped(l, "MPNET_BENCH_CLIENT"),
+            _ => Series::new(l),
+        })
+        .collect();
+    let mut fns: Vec<Measure<'_>> = clients.into_iter().map(|(_, f)| f).collect();
+    for run in 0..runs {
+        let order: Vec<usize> = if run % 2 == 0 {
+            (0..fns.len()).collect()
+        } else {
+            (0..fns.len()).rev().collect()
+        };
+        for i in order {
+            if series[i].failed.is_some() {
+                continue;
+            }
+            match fns[i]() {
+                Ok(v) => series[i].samples.push(v),
+                Err(e) => series[i].failed = Some(format!("failed: {e}")),
+            }
+        }
+    }
+    series
+}
+
+/// A series that did not run, with why.
+pub(crate) fn skipped(label: &str, why: &str) -> Series {
+    Series {
+        label: label.into(),
+        samples: Vec::new(),
+        failed: Some(format!("skipped: {why}")),
+    }
+}
+
+/// Calls `f` until `budget` passes or `max` calls are made; returns calls
+/// per second.
+pub(crate) fn rate_single(
+    budget: Duration,
+    max: u64,
+    mut f: impl FnMut() -> Result<(), String>,
+) -> Result<f64, String> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < max && start.elapsed() < budget {
+        f()?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// CPU time (user + system) the calling thread has used so far.
+pub(crate) fn thread_cpu() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let Ok(u) = getrusage(UsageWho::RUSAGE_THREAD) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+/// Per-client logs of the requesting thread's CPU time per call: a figure
+/// that the other engineers' compilers on the same cores disturb far less
+/// than wall-clock rates (it leaves out the server's threads, and counts
+/// the kernel's loopback work done on the client's behalf).
+pub(crate) struct CpuLog {
+    per_call_us: Vec<std::cell::RefCell<Vec<f64>>>,
+}
+
+impl CpuLog {
+    /// Logs for `clients` clients.
+    pub(crate) fn new(clients: usize) -> Self {
+        CpuLog {
+            per_call_us: (0..clients).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// [`rate_single`], logging client `i`'s CPU microseconds per call.
+    pub(crate) fn rate(
+        &self,
+        i: usize,
+        budget: Duration,
+        max: u64,
+        mut f: impl FnMut() -> Result<(), String>,
+    ) -> Result<f64, String> {
+        let cpu = thread_cpu();
+        let start = Instant::now();
+        let mut n = 0u64;
+        while n < max && start.elapsed() < budget {
+            f()?;
+            n += 1;
+        }
+        let elapsed = start.elapsed();
+        let used = thread_cpu().saturating_sub(cpu);
+        if let (Some(log), true) = (self.per_call_us.get(i), n > 0) {
+            log.borrow_mut().push(used.as_secs_f64() * 1e6 / n as f64);
+        }
+        Ok(n as f64 / elapsed.as_secs_f64())
+    }
+
+    /// Client `i`'s series, with the failure of its rate series if any.
+    pub(crate) fn series(&self, i: usize, like: &Series) -> Series {
+        Series {
+            label: like.label.clone(),
+            samples: self
+                .per_call_us
+                .get(i)
+                .map(|l| l.borrow().clone())
+                .unwrap_or_default(),
+            failed: like.failed.clone(),
+        }
+    }
+}
+
+/// `threads` threads call `f` (each first `warm` times untimed, then until
+/// `budget` passes or `max` calls in all); returns calls per second in all.
+pub(crate) fn rate_threads(
+    threads: usize,
+    warm: usize,
+    budget: Duration,
+    max: u64,
+    f: &(dyn Fn() -> Result<(), String> + Sync),
+) -> Result<f64, String> {
+    let barrier = Barrier::new(threads + 1);
+    let done = AtomicU64::new(0);
+    let (elapsed, errors) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    let mut warmed = Ok(());
+                    for _ in 0..warm {
+                        if let Err(e) = f() {
+                            warmed = Err(e);
+                            break;
+                        }
+                    }
+                    barrier.wait();
+                    warmed?;
+                    let start = Instant::now();
+                    while start.elapsed() < budget && done.load(Ordering::Relaxed) < max {
+                        f()?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let errors: Vec<String> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap_or(Err("a thread panicked".into())).err())
+            .collect();
+        (start.elapsed(), errors)
+    });
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
+}
+
+/// Counts the connections the server accepted while each client ran, so
+/// the table can say whether a client really kept its connections alive.
+pub(crate) struct ConnCount<'a> {
+    server: &'a Server,
+    opened: Vec<std::cell::Cell<u64>>,
+}
+
+impl<'a> ConnCount<'a> {
+    /// Counters for `clients` clients.
+    pub(crate) fn new(server: &'a Server, clients: usize) -> Self {
+        ConnCount {
+            server,
+            opened: (0..clients).map(|_| std::cell::Cell::new(0)).collect(),
+        }
+    }
+
+    /// Runs `f`, adding the connections opened meanwhile to client `i`.
+    pub(crate) fn around<T>(&self, i: usize, f: impl FnOnce() -> T) -> T {
+        let before = self.server.connections();
+        let out = f();
+        let opened = self.server.connections() - before;
+        if let Some(c) = self.opened.get(i) {
+            c.set(c.get() + opened);
+        }
+        out
+    }
+
+    /// A note with the connections each client opened in its timed runs.
+    pub(crate) fn note(&self, c: &Ctx<'_>, what: &str, labels: &[&str]) {
+        let parts: Vec<String> = labels
+            .iter()
+            .zip(&self.opened)
+            .map(|(l, n)| format!("{l} {}", n.get()))
+            .collect();
+        c.report.note(format!(
+            "{what}: connections opened during the timed runs: {}",
+            parts.join(", ")
+        ));
+    }
+}
+
+/// A row of mpnet against a peer.
+pub(crate) fn row(
+    scenario: &str,
+    unit: &str,
+    mpnet: Series,
+    peer: Option<Series>,
+    higher_is_better: bool,
+    target: &str,
+) -> Row {
+    Row {
+        scenario: scenario.into(),
+        unit: unit.into(),
+        mpnet,
+        peer,
+        higher_is_better,
+        target: target.into(),
+    }
+}

@@ -1,0 +1,304 @@
+//! The loopback HTTPS server every client talks to: hyper 1 over
+//! tokio-rustls on a multi-threaded tokio runtime (2 workers), with the
+//! certificate of an [`mpnet_testkit::TestCa`] leaf. It is none of the
+//! clients under test, and it does as little as it can per request.
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /1k` | 1024 bytes, `application/octet-stream` |
+//! | `POST /echo-json` | reads the body, answers [`json_1k`] (1024 bytes of JSON) |
+//! | `GET /bytes/N` | N bytes streamed from one static buffer, with `Content-Length` |
+//! | `POST /upload` | reads and discards the body, answers `{"length":N}` |
+//! | anything else | 404 |
+//!
+//! Listens on 127.0.0.1 only; stops (listener and connections) on drop.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use mpnet_testkit::TestCa;
+use tokio::sync::oneshot;
+
+/// Size of each frame of a `/bytes/N` body.
+const STREAM_CHUNK: usize = 128 * 1024;
+
+static ZEROS: [u8; STREAM_CHUNK] = [b'x'; STREAM_CHUNK];
+
+/// Largest `/bytes/N` served (64 GiB).
+const MAX_STREAM: u64 = 64 << 30;
+
+/// The 1 KiB JSON document: what `/echo-json` answers and what the JSON
+/// scenario posts. Exactly 1024 bytes, a realistic mix of objects, arrays,
+/// strings, integers, floats and booleans.
+pub fn json_1k() -> &'static Bytes {
+    static DOC: OnceLock<Bytes> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let items: Vec<serde_json::Value> = (1..=8)
+            .map(|i| {
+                serde_json::json!({
+                    "id": i,
+                    "name": format!("item-{i}"),
+                    "price": f64::from(i) * 1.25,
+                    "tags": ["alpha", "beta"],
+                    "inStock": i % 2 == 0,
+                })
+            })
+            .collect();
+        let mut doc = serde_json::json!({
+            "from": "支付宝",
+            "production": "AlipayJSAPI",
+            "items": items,
+            "pad": "",
+        });
+        let len = serde_json::to_vec(&doc).map(|v| v.len()).unwrap_or(0);
+        let pad = 1024usize.saturating_sub(len);
+        doc["pad"] = serde_json::Value::String("p".repeat(pad));
+        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    })
+}
+
+/// A response body: a whole buffer, or `left` bytes streamed from a static
+/// buffer.
+pub enum ServerBody {
+    /// One frame.
+    Full(Option<Bytes>),
+    /// Streamed in [`STREAM_CHUNK`] frames.
+    Stream {
+        /// Bytes still to send.
+        left: u64,
+    },
+}
+
+impl Body for ServerBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ServerBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ServerBody::Stream { left } => {
+                if *left == 0 {
+                    return Poll::Ready(None);
+                }
+                let n = usize::try_from(*left).map_or(STREAM_CHUNK, |l| l.min(STREAM_CHUNK));
+                *left -= n as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&ZEROS[..n])))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ServerBody::Full(b) => b.is_none(),
+            ServerBody::Stream { left } => *left == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ServerBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            ServerBody::Stream { left } => SizeHint::with_exact(*left),
+        }
+    }
+}
+
+fn one_k() -> &'static Bytes {
+    static ONE_K: OnceLock<Bytes> = OnceLock::new();
+    ONE_K.get_or_init(|| Bytes::from_static(&ZEROS[..1024]))
+}
+
+fn answer(status: StatusCode, content_type: &str, body: ServerBody) -> Response<ServerBody> {
+    let len = match &body {
+        ServerBody::Full(b) => b.as_ref().map_or(0, |b| b.len() as u64),
+        ServerBody::Stream { left } => *left,
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_str(content_type)
+            .unwrap_or(http::HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    res
+}
+
+/// Reads a request body to its end; returns its length.
+async fn drain(mut body: Incoming) -> u64 {
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    n += d.len() as u64;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    n
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<ServerBody>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let res = match (&method, path.as_str()) {
+        (&Method::GET, "/1k") => answer(
+            StatusCode::OK,
+            "application/octet-stream",
+            ServerBody::Full(Some(one_k().clone())),
+        ),
+        (&Method::POST, "/echo-json") => {
+            drain(req.into_body()).await;
+            answer(
+                StatusCode::OK,
+                "application/json",
+                ServerBody::Full(Some(json_1k().clone())),
+            )
+        }
+        (&Method::POST, "/upload") => {
+            let n = drain(req.into_body()).await;
+            answer(
+                StatusCode::OK,
+                "application/json",
+                ServerBody::Full(Some(Bytes::from(format!("{{\"length\":{n}}}")))),
+            )
+        }
+        (&Method::GET, p) if p.starts_with("/bytes/") => {
+            match p["/bytes/".len()..].parse::<u64>() {
+                Ok(n) if n <= MAX_STREAM => answer(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    ServerBody::Stream { left: n },
+                ),
+                _ => answer(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    ServerBody::Full(Some(Bytes::from_static(b"bad size"))),
+                ),
+            }
+        }
+        _ => answer(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            ServerBody::Full(Some(Bytes::from_static(b"not found"))),
+        ),
+    };
+    Ok(res)
+}
+
+/// The running server. Dropping it stops it.
+pub struct Server {
+    addr: SocketAddr,
+    ca: TestCa,
+    server_config: Arc<rustls::ServerConfig>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    accepted: Arc<AtomicU64>,
+}
+
+impl Server {
+    /// Starts the server on 127.0.0.1 with a fresh [`TestCa`]'s leaf.
+    pub fn start() -> io::Result<Server> {
+        let ca = TestCa::new();
+        let server_config = ca.leaf().server_config(true);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-server")
+            .enable_all()
+            .build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config.clone());
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counter = accepted.clone();
+        let thread = std::thread::Builder::new()
+            .name("bench-server-main".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    loop {
+                        let accepted = tokio::select! {
+                            _ = &mut stop_rx => break,
+                            a = listener.accept() => a,
+                        };
+                        let Ok((tcp, _)) = accepted else { continue };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let _ = tcp.set_nodelay(true);
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let Ok(tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(TokioIo::new(tls), service_fn(handle))
+                                .await;
+                        });
+                    }
+                });
+                // Dropping the runtime ends every connection task.
+                drop(rt);
+            })?;
+        Ok(Server {
+            addr,
+            ca,
+            server_config,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            accepted,
+        })
+    }
+
+    /// `https://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        self.url("")
+    }
+
+    /// The CA that issued the server's certificate.
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    /// Connections accepted so far (to tell keep-alive from reconnecting).
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// The server's rustls configuration (for the in-memory handshake).
+    pub fn server_config(&self) -> &Arc<rustls::ServerConfig> {
+        &self.server_config
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
