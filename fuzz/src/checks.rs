@@ -776,7 +776,7 @@ pub fn content_decoder(data: &[u8]) {
     } else {
         1 << 20
     };
-    if mode % 4 == 0 {
+    if mode.is_multiple_of(4) {
         let coding: Option<&[u8]> = match (mode >> 2) % 6 {
             0 => Some(b"gzip"),
             1 => Some(b"deflate"),
@@ -1067,7 +1067,7 @@ fn check_js_float(f: f64, out: &str) {
         let a: u128 = digits.parse().expect("digits");
         let b: u128 = shortest.parse().expect("digits");
         assert!(
-            n == sn && a.abs_diff(b) == 1 && a % 2 == 0,
+            n == sn && a.abs_diff(b) == 1 && a.is_multiple_of(2),
             "{out}: digits {digits} where the shortest are {shortest} (f = {f:?})"
         );
     }
