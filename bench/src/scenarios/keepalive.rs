@@ -122,7 +122,8 @@ pub(crate) fn keepalive_one_thread(c: &Ctx<'_>) -> Result<(), String> {
 }
 
 /// Keep-alive GET /1k, `threads` threads sharing one client; also mpnet
-/// with its default pool (8 idle per origin) and in-flight bound (10).
+/// as `Client::new` makes it (default pool, in-flight bound of 10, which
+/// makes 6 of 16 threads wait their turn).
 pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
     let cfg = c.config;
     let n = cfg.threads;
@@ -150,7 +151,7 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
             Box::new(|| rate_threads(n, 3, cfg.budget, cfg.max_requests, &f_ureq)),
         ),
         (
-            "mpnet-blocking, default pool/in-flight".into(),
+            "mpnet-blocking, defaults".into(),
             Box::new(|| rate_threads(n, 3, cfg.budget, cfg.max_requests, &f_default)),
         ),
     ];
@@ -164,7 +165,7 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
     c.report
         .row(row(&scenario, "req/s", m, Some(p.clone()), true, TARGET));
     c.report.row(row(
-        &format!("{scenario} (mpnet defaults: 8 idle/origin, 10 in flight)"),
+        &format!("{scenario} (mpnet Client::new defaults: 10 in flight)"),
         "req/s",
         d,
         Some(p),
