@@ -10,7 +10,7 @@
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let benching = args.iter().any(|a| a == "--bench");
-    let child = args.iter().any(|a| a == "--child");
+    let child = args.iter().any(|a| a == "--child" || a == "--measure");
     if !benching && !child {
         println!("mpnet-bench: not a test; run `cargo bench -p mpnet-bench` (or the mpnet-bench binary)");
         return;
