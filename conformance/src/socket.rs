@@ -327,6 +327,11 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 expect_fail(t.connect(&c, ConnectOptions::new(echo(env))), 13)
             },
         ),
+        ("connection refused: 1 (unknown failure)", |t, env| {
+            let c = t.client(&env.ctx(), new_log());
+            let url = format!("wss://127.0.0.1:{}/ws", mpnet_testkit::refused_port());
+            expect_fail(t.connect(&c, ConnectOptions::new(url)), 1)
+        }),
         ("untrusted certificate: 7", |t, env| {
             let server = HttpsServer::start_with(&env.ca, LeafKind::Untrusted);
             let c = t.client(&env.ctx(), new_log());
