@@ -12,7 +12,9 @@ fn main() {
     let benching = args.iter().any(|a| a == "--bench");
     let child = args.iter().any(|a| a == "--child" || a == "--measure");
     if !benching && !child {
-        println!("mpnet-bench: not a test; run `cargo bench -p mpnet-bench` (or the mpnet-bench binary)");
+        println!(
+            "mpnet-bench: not a test; run `cargo bench -p mpnet-bench` (or the mpnet-bench binary)"
+        );
         return;
     }
     args.retain(|a| a != "--bench");

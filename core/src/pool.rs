@@ -116,9 +116,8 @@ impl<C> Pool<C> {
                 break;
             }
         }
-        if queue.is_empty() {
-            self.idle.remove(key);
-        }
+        // An emptied queue stays (its allocation is reused by the next
+        // `put`); `handle_timeout` and eviction drop empty queues.
         found
     }
 
@@ -128,7 +127,10 @@ impl<C> Pool<C> {
         if self.config.max_idle_per_origin == 0 || self.config.max_idle == 0 {
             return;
         }
-        let queue = self.idle.entry(key).or_default();
+        let queue = match self.idle.get_mut(&key) {
+            Some(q) => q,
+            None => self.idle.entry(key).or_default(),
+        };
         if queue.len() >= self.config.max_idle_per_origin {
             queue.pop_front();
             self.count -= 1;

@@ -130,7 +130,7 @@ impl Client {
     /// Runs `my.request` and waits for its result (SPEC §4). Waits for a
     /// free slot first when the app's bound on requests in flight is reached.
     pub fn request(&self, opts: RequestOptions) -> Result<Response, Error> {
-        let cancel = Cancel::default();
+        let cancel = Cancel::inert();
         let _permit = self.inner.limiter.acquire();
         crate::request::run(&self.inner, &opts, &cancel)
     }
@@ -139,7 +139,7 @@ impl Client {
     /// a stream ([`std::io::Read`]) instead of a buffer: memory does not grow
     /// with the body. Error statuses fail as in [`request`](Self::request).
     pub fn request_stream(&self, opts: RequestOptions) -> Result<crate::StreamResponse, Error> {
-        let cancel = Cancel::default();
+        let cancel = Cancel::inert();
         let _permit = self.inner.limiter.acquire();
         crate::request::run_stream(&self.inner, &opts, &cancel)
     }
@@ -216,7 +216,7 @@ impl Client {
     /// Runs `my.uploadFile` and waits for its result (SPEC §5): the file is
     /// streamed from disk in chunks with an exact Content-Length.
     pub fn upload_file(&self, opts: UploadOptions) -> Result<UploadResponse, Error> {
-        let cancel = Cancel::default();
+        let cancel = Cancel::inert();
         let _permit = self.inner.limiter.acquire();
         crate::transfer::upload_file(&self.inner, &opts, &cancel, None)
     }
@@ -236,7 +236,7 @@ impl Client {
     /// Runs `my.downloadFile` and waits for its result (SPEC §6): the body is
     /// streamed to a file in the app's temp folder.
     pub fn download_file(&self, opts: DownloadOptions) -> Result<DownloadResponse, Error> {
-        let cancel = Cancel::default();
+        let cancel = Cancel::inert();
         let _permit = self.inner.limiter.acquire();
         crate::transfer::download_file(&self.inner, &opts, &cancel, None)
     }

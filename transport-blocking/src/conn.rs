@@ -25,7 +25,9 @@ enum Stream {
 /// An open connection with its read buffer.
 pub(crate) struct Conn {
     stream: Stream,
-    tcp: TcpStream,
+    tcp: Arc<TcpStream>,
+    /// The read/write timeout on the socket, and when it was set.
+    timeout: Option<(Instant, Duration)>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -47,11 +49,34 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
     }
 }
 
+/// How far a socket timeout may miss the deadline before it is set again.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
 impl Conn {
-    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
-        let left = remaining(deadline)?;
+    /// Makes blocking calls end by `deadline`: sets the socket's timeouts
+    /// only when the ones already set would miss it by more than
+    /// [`TIMEOUT_SLACK`] (a warm keep-alive request then sets none).
+    fn set_deadline(&mut self, deadline: Instant) -> io::Result<()> {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        if let Some((_, set)) = self.timeout {
+            let miss = set.abs_diff(left);
+            if miss <= TIMEOUT_SLACK {
+                return Ok(());
+            }
+        }
         self.tcp.set_read_timeout(Some(left))?;
-        self.tcp.set_write_timeout(Some(left))
+        self.tcp.set_write_timeout(Some(left))?;
+        self.timeout = Some((now, left));
+        Ok(())
+    }
+
+    /// The socket (for cancellation).
+    pub(crate) fn tcp(&self) -> &Arc<TcpStream> {
+        &self.tcp
     }
 
     /// Writes all of `data` before `deadline`.
@@ -128,11 +153,6 @@ impl Conn {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         };
         stale || self.tcp.set_nonblocking(false).is_err()
-    }
-
-    /// A handle to the socket for cancellation.
-    pub(crate) fn socket(&self) -> io::Result<TcpStream> {
-        self.tcp.try_clone()
     }
 
     /// Shuts the socket down.
@@ -216,10 +236,12 @@ pub(crate) fn connect(
     let since = |i: Instant| Some(i.saturating_duration_since(args.started));
     profile.dns = since(dns);
     profile.connect = since(Instant::now());
+    let tcp = Arc::new(tcp);
     args.cancel.watch(&tcp);
     let mut conn = Conn {
         stream: Stream::Plain(tcp.try_clone().map_err(ConnectFailure::Io)?),
         tcp,
+        timeout: None,
         buf: Vec::new(),
         start: 0,
         end: 0,

@@ -63,9 +63,7 @@ pub(crate) fn open_and_send(
                 conn::connect(&args, profile).map_err(|f| f.into_error(hop.timeout))?
             }
         };
-        if let Ok(s) = conn.socket() {
-            cancel.watch(&s);
-        }
+        cancel.watch(conn.tcp());
         profile.reused = reused;
         let result = send(&mut conn).and_then(|mut ex| {
             profile.request_sent = Some(started.elapsed());

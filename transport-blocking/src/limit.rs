@@ -14,6 +14,8 @@ pub(crate) struct Limiter {
 #[derive(Debug, Default)]
 struct State {
     active: usize,
+    /// Callers blocked in `acquire`.
+    waiting: usize,
     next_ticket: u64,
     serving: u64,
 }
@@ -36,11 +38,16 @@ impl Limiter {
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         while st.serving != ticket || st.active >= self.max {
+            st.waiting += 1;
             st = self.freed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
         }
         st.serving += 1;
         st.active += 1;
-        self.freed.notify_all();
+        if st.waiting > 0 {
+            // The next ticket may be able to enter too.
+            self.freed.notify_all();
+        }
         Permit(self)
     }
 }
@@ -49,7 +56,9 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
         st.active -= 1;
-        self.0.freed.notify_all();
+        if st.waiting > 0 {
+            self.0.freed.notify_all();
+        }
     }
 }
 

@@ -3,8 +3,6 @@
 //! repeated field, a token in a comma list, and the header object a
 //! mini-program sees (SPEC §4).
 
-use std::collections::HashMap;
-
 use super::ProtocolError;
 
 /// A parsed response head. Names keep the server's spelling and order.
@@ -78,21 +76,16 @@ impl ResponseHead {
     /// ```
     pub fn js_headers(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::with_capacity(self.headers.len());
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(self.headers.len());
+        // A linear scan: heads have few fields, and it needs no map and no
+        // lower-cased copies of the names.
         for (name, value) in &self.headers {
             let value = String::from_utf8_lossy(value);
-            let slot = index
-                .get(&name.to_ascii_lowercase())
-                .and_then(|&i| out.get_mut(i));
-            match slot {
+            match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 Some((_, joined)) => {
                     joined.push_str(", ");
                     joined.push_str(&value);
                 }
-                None => {
-                    index.insert(name.to_ascii_lowercase(), out.len());
-                    out.push((name.clone(), value.into_owned()));
-                }
+                None => out.push((name.clone(), value.into_owned())),
             }
         }
         out
@@ -150,8 +143,32 @@ pub(crate) fn parse_head(
     // hold more fields than this; the slice is only as long as it must be
     // for httparse to report more than `max_count`.
     let room = max_count.min(window.len() / 3 + 1);
-    let mut fields = vec![httparse::EMPTY_HEADER; room];
-    let mut parsed = httparse::Response::new(&mut fields);
+    // Most heads fit in a small array on the stack; only a head with more
+    // fields than that is parsed again with a heap array of `room` slots.
+    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    if room <= STACK_FIELDS {
+        return parse_with(window, &mut stack[..room], budget, limit, max_count);
+    }
+    match parse_with(window, &mut stack, budget, limit, max_count) {
+        Err(ProtocolError::TooManyHeaders { .. }) => {
+            let mut fields = vec![httparse::EMPTY_HEADER; room];
+            parse_with(window, &mut fields, budget, limit, max_count)
+        }
+        other => other,
+    }
+}
+
+/// Header slots parsed on the stack before falling back to the heap.
+const STACK_FIELDS: usize = 32;
+
+fn parse_with<'b>(
+    window: &'b [u8],
+    fields: &mut [httparse::Header<'b>],
+    budget: usize,
+    limit: usize,
+    max_count: usize,
+) -> Result<HeadParse, ProtocolError> {
+    let mut parsed = httparse::Response::new(fields);
     match parsed.parse(window) {
         Ok(httparse::Status::Partial) if window.len() > budget => {
             Err(ProtocolError::HeadTooLarge { max: limit })
