@@ -193,3 +193,34 @@ fn at_most_five_tasks_open_or_connecting() {
     ids.dedup();
     assert_eq!(ids.len(), MAX_SOCKET_TASKS + 3);
 }
+
+#[test]
+fn shared_listeners_on_and_off() {
+    use mpnet_core::ws::listeners::{MessageListener, SharedListeners};
+    use mpnet_core::ws::{MessageData, SocketEvent};
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(0));
+    let s = seen.clone();
+    let cb: Arc<MessageListener> = Arc::new(move |_: &MessageData| *s.lock().unwrap() += 1);
+    let shared = SharedListeners::default();
+    shared.on_message(cb.clone());
+    shared.on_message(cb.clone());
+    let hit = || {
+        shared.snapshot().dispatch(&SocketEvent::Message {
+            data: MessageData::Text("x".into()),
+        })
+    };
+    hit();
+    assert_eq!(*seen.lock().unwrap(), 2, "registered twice, called twice");
+    shared.off_message(Some(&cb));
+    hit();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        2,
+        "off(cb) removes every registration"
+    );
+    shared.on_message(cb.clone());
+    shared.off_message(None);
+    hit();
+    assert_eq!(*seen.lock().unwrap(), 2, "off() removes all");
+}

@@ -294,52 +294,36 @@ impl Client {
 
     /// `my.onSocketOpen`.
     pub fn on_socket_open(&self, cb: Arc<OpenListener>) {
-        self.inner.sockets.listeners().open.on(cb);
+        self.inner.sockets.listeners().on_open(cb);
     }
     /// `my.onSocketMessage`.
     pub fn on_socket_message(&self, cb: Arc<MessageListener>) {
-        self.inner.sockets.listeners().message.on(cb);
+        self.inner.sockets.listeners().on_message(cb);
     }
     /// `my.onSocketError`.
     pub fn on_socket_error(&self, cb: Arc<ErrorListener>) {
-        self.inner.sockets.listeners().error.on(cb);
+        self.inner.sockets.listeners().on_error(cb);
     }
     /// `my.onSocketClose`.
     pub fn on_socket_close(&self, cb: Arc<CloseListener>) {
-        self.inner.sockets.listeners().close.on(cb);
+        self.inner.sockets.listeners().on_close(cb);
     }
     /// `my.offSocketOpen(cb)`: removes every registration of `cb`; `None`
     /// removes all open listeners.
     pub fn off_socket_open(&self, cb: Option<&Arc<OpenListener>>) {
-        let mut l = self.inner.sockets.listeners();
-        match cb {
-            Some(cb) => drop(l.open.off(cb)),
-            None => l.open.off_all(),
-        }
+        self.inner.sockets.listeners().off_open(cb);
     }
     /// `my.offSocketMessage(cb)`, or all with `None`.
     pub fn off_socket_message(&self, cb: Option<&Arc<MessageListener>>) {
-        let mut l = self.inner.sockets.listeners();
-        match cb {
-            Some(cb) => drop(l.message.off(cb)),
-            None => l.message.off_all(),
-        }
+        self.inner.sockets.listeners().off_message(cb);
     }
     /// `my.offSocketError(cb)`, or all with `None`.
     pub fn off_socket_error(&self, cb: Option<&Arc<ErrorListener>>) {
-        let mut l = self.inner.sockets.listeners();
-        match cb {
-            Some(cb) => drop(l.error.off(cb)),
-            None => l.error.off_all(),
-        }
+        self.inner.sockets.listeners().off_error(cb);
     }
     /// `my.offSocketClose(cb)`, or all with `None`.
     pub fn off_socket_close(&self, cb: Option<&Arc<CloseListener>>) {
-        let mut l = self.inner.sockets.listeners();
-        match cb {
-            Some(cb) => drop(l.close.off(cb)),
-            None => l.close.off_all(),
-        }
+        self.inner.sockets.listeners().off_close(cb);
     }
 
     /// The host says `page` is gone: its unfinished requests fail with

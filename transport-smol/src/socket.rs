@@ -35,7 +35,7 @@ use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
 use mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT;
 use mpnet_core::ws::listeners::{
-    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
+    CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
 use mpnet_core::ws::{
     ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, SendOptions,
@@ -54,7 +54,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Listeners plus the dispatcher that delivers to them.
 #[derive(Default)]
 struct Scope {
-    listeners: Mutex<SocketListeners>,
+    listeners: SharedListeners,
     dispatcher: Dispatcher,
 }
 
@@ -130,7 +130,7 @@ impl SocketShared {
                 out: None,
             }),
             own: Scope {
-                listeners: Mutex::new(listeners),
+                listeners: SharedListeners::new(listeners),
                 dispatcher: Dispatcher::default(),
             },
             app,
@@ -161,9 +161,9 @@ impl SocketShared {
                 if matches!(event, SocketEvent::Close { .. }) {
                     me.app.finished(me.id);
                 }
-                lock(&me.own.listeners).clone().dispatch(event);
+                me.own.listeners.snapshot().dispatch(event);
                 if me.kind == SlotKind::App {
-                    lock(&me.app.scope.listeners).clone().dispatch(event);
+                    me.app.scope.listeners.snapshot().dispatch(event);
                 }
             }
         });
@@ -264,51 +264,35 @@ impl SocketTask {
     }
     /// `onOpen`.
     pub fn on_open(&self, cb: Arc<OpenListener>) {
-        lock(&self.shared.own.listeners).open.on(cb);
+        self.shared.own.listeners.on_open(cb);
     }
     /// `onMessage`.
     pub fn on_message(&self, cb: Arc<MessageListener>) {
-        lock(&self.shared.own.listeners).message.on(cb);
+        self.shared.own.listeners.on_message(cb);
     }
     /// `onError`.
     pub fn on_error(&self, cb: Arc<ErrorListener>) {
-        lock(&self.shared.own.listeners).error.on(cb);
+        self.shared.own.listeners.on_error(cb);
     }
     /// `onClose`.
     pub fn on_close(&self, cb: Arc<CloseListener>) {
-        lock(&self.shared.own.listeners).close.on(cb);
+        self.shared.own.listeners.on_close(cb);
     }
     /// `offOpen(cb)`, or every open listener with `None`.
     pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
-        let mut l = lock(&self.shared.own.listeners);
-        match cb {
-            Some(cb) => drop(l.open.off(cb)),
-            None => l.open.off_all(),
-        }
+        self.shared.own.listeners.off_open(cb);
     }
     /// `offMessage(cb)`, or all with `None`.
     pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
-        let mut l = lock(&self.shared.own.listeners);
-        match cb {
-            Some(cb) => drop(l.message.off(cb)),
-            None => l.message.off_all(),
-        }
+        self.shared.own.listeners.off_message(cb);
     }
     /// `offError(cb)`, or all with `None`.
     pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
-        let mut l = lock(&self.shared.own.listeners);
-        match cb {
-            Some(cb) => drop(l.error.off(cb)),
-            None => l.error.off_all(),
-        }
+        self.shared.own.listeners.off_error(cb);
     }
     /// `offClose(cb)`, or all with `None`.
     pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
-        let mut l = lock(&self.shared.own.listeners);
-        match cb {
-            Some(cb) => drop(l.close.off(cb)),
-            None => l.close.off_all(),
-        }
+        self.shared.own.listeners.off_close(cb);
     }
     /// Blocks the thread until the connect has succeeded or failed. Not
     /// for use inside async code (use [`connected`](Self::connected) there),
@@ -738,7 +722,7 @@ impl AppSockets {
         let socket = lock(&self.app_socket).clone().ok_or_else(not_connected)?;
         socket.close(opts)
     }
-    pub(crate) fn listeners(&self) -> std::sync::MutexGuard<'_, SocketListeners> {
-        lock(&self.scope.listeners)
+    pub(crate) fn listeners(&self) -> &SharedListeners {
+        &self.scope.listeners
     }
 }

@@ -153,3 +153,76 @@ impl SocketListeners {
         }
     }
 }
+
+/// A socket's four listener lists behind a lock, with the `on*`/`off*`
+/// calls of SPEC §7 — the registry both transports hold for each
+/// `SocketTask` and for the app-level `my.onSocket*` listeners.
+///
+/// `off_*(Some(cb))` removes every registration of `cb`; `off_*(None)`
+/// removes all of that event's listeners. Delivery works on a
+/// [`snapshot`](Self::snapshot), taken without holding the lock while
+/// listeners run.
+#[derive(Debug, Default)]
+pub struct SharedListeners {
+    inner: std::sync::Mutex<SocketListeners>,
+}
+
+impl SharedListeners {
+    /// A registry holding `listeners` to start with.
+    pub fn new(listeners: SocketListeners) -> Self {
+        SharedListeners {
+            inner: std::sync::Mutex::new(listeners),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SocketListeners> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The listeners as they are now, to deliver an event to.
+    pub fn snapshot(&self) -> SocketListeners {
+        self.lock().clone()
+    }
+
+    /// `onOpen`.
+    pub fn on_open(&self, cb: Arc<OpenListener>) {
+        self.lock().open.on(cb);
+    }
+    /// `onMessage`.
+    pub fn on_message(&self, cb: Arc<MessageListener>) {
+        self.lock().message.on(cb);
+    }
+    /// `onError`.
+    pub fn on_error(&self, cb: Arc<ErrorListener>) {
+        self.lock().error.on(cb);
+    }
+    /// `onClose`.
+    pub fn on_close(&self, cb: Arc<CloseListener>) {
+        self.lock().close.on(cb);
+    }
+    /// `offOpen(cb)`, or every open listener with `None`.
+    pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
+        off(&mut self.lock().open, cb);
+    }
+    /// `offMessage(cb)`, or all with `None`.
+    pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
+        off(&mut self.lock().message, cb);
+    }
+    /// `offError(cb)`, or all with `None`.
+    pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
+        off(&mut self.lock().error, cb);
+    }
+    /// `offClose(cb)`, or all with `None`.
+    pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
+        off(&mut self.lock().close, cb);
+    }
+}
+
+fn off<F: ?Sized>(list: &mut Listeners<F>, cb: Option<&Arc<F>>) {
+    match cb {
+        Some(cb) => {
+            list.off(cb);
+        }
+        None => list.off_all(),
+    }
+}
