@@ -51,8 +51,10 @@ impl<T: Clone> TaskShared<T> {
 
     /// Ends the task with `error` now and stops its I/O.
     pub(crate) fn stop(&self, error: Error) {
-        self.cancel.cancel();
+        // The result first, so the worker's own failure (its I/O cut short
+        // by the cancel) can never take the place of this error.
         self.completion.finish(Err(error));
+        self.cancel.cancel();
     }
 
     fn wait(&self) -> Result<T, Error> {
