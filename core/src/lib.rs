@@ -25,12 +25,14 @@
 //! | [`ws`] | the WebSocket client of `my.connectSocket`: handshake, frames, close handshake, socket rules (SPEC §7) |
 //! | [`transfer`] | `my.uploadFile` and `my.downloadFile`: options, file sandbox, multipart, progress (SPEC §5, §6) |
 //! | [`task`] | callbacks and listeners of a call; `complete` exactly once |
+//! | [`deadline`] | one call's deadline and its timeout error |
 //! | [`error`] | the error type and the one table of mini-program codes |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bridge;
 pub mod context;
+pub mod deadline;
 pub mod dispatch;
 pub mod error;
 pub mod headers;

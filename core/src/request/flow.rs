@@ -53,8 +53,7 @@ pub enum Step {
 pub struct RequestFlow {
     current: PreparedRequest,
     data_type: DataType,
-    deadline: Instant,
-    timeout_ms: u128,
+    deadline: crate::deadline::Deadline,
     redirects: u32,
 }
 
@@ -65,8 +64,7 @@ impl RequestFlow {
         Ok(RequestFlow {
             current,
             data_type: opts.data_type,
-            deadline: now + opts.timeout,
-            timeout_ms: opts.timeout.as_millis(),
+            deadline: crate::deadline::Deadline::new("request", now, opts.timeout),
             redirects: 0,
         })
     }
@@ -83,24 +81,17 @@ impl RequestFlow {
 
     /// When the whole call times out.
     pub fn poll_timeout(&self) -> Instant {
-        self.deadline
+        self.deadline.at()
     }
 
-    /// `Err` (error 13) once `now` has reached the deadline.
+    /// `Err` (the timeout error) once `now` has reached the deadline.
     pub fn handle_timeout(&self, now: Instant) -> Result<(), Error> {
-        if now >= self.deadline {
-            Err(self.timeout_error())
-        } else {
-            Ok(())
-        }
+        self.deadline.check(now)
     }
 
     /// The error for this call's timeout.
     pub fn timeout_error(&self) -> Error {
-        Error::new(
-            ErrorKind::Timeout,
-            format!("request timed out after {} ms", self.timeout_ms),
-        )
+        self.deadline.error()
     }
 
     /// Decides what follows a final response head: a redirect (checked

@@ -230,8 +230,7 @@ pub struct DownloadFlow {
     current: PreparedDownload,
     original_path: String,
     temp_dir: PathBuf,
-    deadline: Instant,
-    timeout_ms: u128,
+    deadline: crate::deadline::Deadline,
     redirects: u32,
 }
 
@@ -251,8 +250,7 @@ impl DownloadFlow {
             original_path: current.target().path().to_string(),
             current,
             temp_dir: temp_dir.clone(),
-            deadline: now + opts.timeout,
-            timeout_ms: opts.timeout.as_millis(),
+            deadline: crate::deadline::Deadline::new("download", now, opts.timeout),
             redirects: 0,
         })
     }
@@ -269,24 +267,17 @@ impl DownloadFlow {
 
     /// When the whole call times out.
     pub fn poll_timeout(&self) -> Instant {
-        self.deadline
+        self.deadline.at()
     }
 
-    /// `Err` (12) once `now` has reached the deadline.
+    /// `Err` (the timeout error) once `now` has reached the deadline.
     pub fn handle_timeout(&self, now: Instant) -> Result<(), Error> {
-        if now >= self.deadline {
-            Err(self.timeout_error())
-        } else {
-            Ok(())
-        }
+        self.deadline.check(now)
     }
 
-    /// The error for this call's timeout (12).
+    /// The error for this call's timeout.
     pub fn timeout_error(&self) -> Error {
-        Error::new(
-            ErrorKind::Timeout,
-            format!("download timed out after {} ms", self.timeout_ms),
-        )
+        self.deadline.error()
     }
 
     /// Decides what follows a final response head (SPEC §6): a redirect (a
