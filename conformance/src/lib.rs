@@ -851,6 +851,9 @@ pub fn run_all<T: Transport>(transport: &T) {
     if let Err(why) = keep_alive_reuse(transport, &env) {
         failures.push(format!("keep-alive reuse: {why}"));
     }
+    if let Err(why) = closed_while_idle(transport, &env) {
+        failures.push(format!("connection closed while idle: {why}"));
+    }
     assert!(
         failures.is_empty(),
         "[{}] {} conformance failures:\n{}",
@@ -858,6 +861,48 @@ pub fn run_all<T: Transport>(transport: &T) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A server that closes each keep-alive connection right after its answer
+/// (without `Connection: close`): every request still succeeds. A GET
+/// reuses the closed connection without probing it (idle < 1 s,
+/// `pool::must_probe`), fails before any response byte and is sent again
+/// on a fresh connection; a POST probes the pooled connection first, finds
+/// it closed and opens a fresh one. Three connections in all. Between the
+/// calls, a 0.2 s request to another server lets the FIN arrive.
+fn closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), String> {
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    let server = raw(vec![Step::read_request(), Step::write(answer), Step::Close]);
+    let pause = || RequestOptions::new(env.http.url("/delay/0.2"));
+    let opts = vec![
+        RequestOptions::new(server.url("/first")),
+        pause(),
+        RequestOptions::new(server.url("/get-again")),
+        pause(),
+        RequestOptions::new(server.url("/post"))
+            .method(Method::Post)
+            .text("x"),
+    ];
+    let ctx = env
+        .builder()
+        .allow_any_origin()
+        .allow_insecure_loopback(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let results = transport.request_many(&ctx, opts);
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => return Err(format!("request {i}: status {}", r.status)),
+            Err(e) => return Err(format!("request {i} failed: {e}")),
+        }
+    }
+    ensure(server.connections_accepted() == 3, || {
+        format!(
+            "{} connections for 3 requests, each closed after its answer (3 expected)",
+            server.connections_accepted()
+        )
+    })
 }
 
 /// Ten requests on one client use one connection.

@@ -106,13 +106,20 @@ impl<C> Pool<C> {
     /// The most recently returned live connection for `key`, if any;
     /// connections idle past the timeout are dropped on the way.
     pub fn take(&mut self, key: &PoolKey, now: Instant) -> Option<C> {
+        self.take_idle(key, now).map(|(conn, _)| conn)
+    }
+
+    /// [`take`](Self::take), with how long the connection has been idle
+    /// (for [`must_probe`]).
+    pub fn take_idle(&mut self, key: &PoolKey, now: Instant) -> Option<(C, Duration)> {
         let timeout = self.config.idle_timeout;
         let queue = self.idle.get_mut(key)?;
         let mut found = None;
         while let Some((conn, since)) = queue.pop_back() {
             self.count -= 1;
-            if now.saturating_duration_since(since) < timeout {
-                found = Some(conn);
+            let idle = now.saturating_duration_since(since);
+            if idle < timeout {
+                found = Some((conn, idle));
                 break;
             }
         }
@@ -194,6 +201,35 @@ impl<C> Pool<C> {
 /// idempotent methods (GET, PUT, DELETE).
 pub fn may_retry_on_fresh(method: crate::request::Method, reused: bool, attempt: u32) -> bool {
     reused && attempt == 0 && method != crate::request::Method::Post
+}
+
+/// Idle time after which a pooled connection is probed before any reuse.
+pub const PROBE_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether a pooled connection, idle for `idle`, must be probed (a
+/// non-blocking peek: has the peer closed it, or sent bytes nobody asked
+/// for?) before `attempt` of a `method` request is sent on it.
+///
+/// The probe costs system calls on every reuse, so it is skipped where a
+/// stale connection costs little: a request that
+/// [`may_retry_on_fresh`] (idempotent, first attempt) on a connection
+/// idle for less than [`PROBE_AFTER_IDLE`]: peers close idle connections
+/// after their keep-alive timeout (seconds), and if one did close it
+/// sooner, the request fails before any response byte and is sent again.
+/// A POST, a retry, or a connection idle longer is always probed.
+///
+/// ```
+/// use std::time::Duration;
+/// use mpnet_core::pool::must_probe;
+/// use mpnet_core::request::Method;
+/// let ms = Duration::from_millis;
+/// assert!(!must_probe(Method::Get, ms(5), 0));
+/// assert!(must_probe(Method::Get, ms(1500), 0));
+/// assert!(must_probe(Method::Get, ms(5), 1)); // the retry
+/// assert!(must_probe(Method::Post, ms(5), 0));
+/// ```
+pub fn must_probe(method: crate::request::Method, idle: Duration, attempt: u32) -> bool {
+    !may_retry_on_fresh(method, true, attempt) || idle >= PROBE_AFTER_IDLE
 }
 
 #[cfg(test)]

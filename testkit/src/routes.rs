@@ -191,7 +191,16 @@ pub(crate) async fn handle(
         ),
         "/cookies" => json_ok(&json!({ "cookies": cookies(&info) })),
         "/cookies/set" => cookies_set(&info),
-        "/redirect-to" => redirect_to(&info),
+        "/redirect-to" => {
+            // Read the request body first, as a real application does: hyper
+            // closes a connection whose request body was left unread, and
+            // the client could find out only after reusing it (a 307/308
+            // POST follow-up would race that close).
+            if let Err(e) = Limited::new(body, MAX_ECHO_BODY).collect().await {
+                return bad_request(format!("reading the body failed: {e}"));
+            }
+            redirect_to(&info)
+        }
         "/upload" => match only(&m, Method::POST) {
             Some(r) => r,
             None => upload(&info, body).await,

@@ -141,24 +141,40 @@ impl Conn {
     /// Whether the peer has already closed or sent unexpected bytes on an
     /// idle connection (checked before reuse without blocking).
     pub(crate) fn is_stale(&mut self) -> bool {
-        if self.start != self.end {
-            return true;
-        }
-        if self.tcp.set_nonblocking(true).is_err() {
-            return true;
-        }
-        let mut probe = [0u8; 1];
-        let stale = match self.tcp.peek(&mut probe) {
-            Ok(_) => true, // EOF (0) or unexpected bytes
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-        };
-        stale || self.tcp.set_nonblocking(false).is_err()
+        self.start != self.end || peer_closed_or_spoke(&self.tcp)
     }
 
     /// Shuts the socket down.
     pub(crate) fn close(self) {
         let _ = self.tcp.shutdown(std::net::Shutdown::Both);
     }
+}
+
+/// A non-blocking peek at an idle socket: true when it has reached EOF, has
+/// bytes waiting, or fails. One `recv(MSG_PEEK | MSG_DONTWAIT)` on Unix.
+#[cfg(unix)]
+fn peer_closed_or_spoke(tcp: &TcpStream) -> bool {
+    use rustix::net::{recv, RecvFlags};
+    let mut probe = [0u8; 1];
+    match recv(tcp, &mut probe[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+        Ok(_) => true, // EOF (0) or unexpected bytes
+        Err(e) => e != rustix::io::Errno::WOULDBLOCK && e != rustix::io::Errno::INTR,
+    }
+}
+
+/// A non-blocking peek at an idle socket (elsewhere: switch the socket to
+/// non-blocking around a `peek`).
+#[cfg(not(unix))]
+fn peer_closed_or_spoke(tcp: &TcpStream) -> bool {
+    if tcp.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut probe = [0u8; 1];
+    let stale = match tcp.peek(&mut probe) {
+        Ok(_) => true, // EOF (0) or unexpected bytes
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    stale || tcp.set_nonblocking(false).is_err()
 }
 
 /// Resolves `host:port` before `deadline` (std's resolver cannot time out,

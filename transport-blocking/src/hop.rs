@@ -47,7 +47,7 @@ pub(crate) fn open_and_send(
         if Instant::now() >= hop.deadline {
             return Err((hop.timeout)());
         }
-        let pooled = client.take_pooled(&key);
+        let pooled = client.take_pooled(&key, hop.method, attempt);
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,

@@ -1,8 +1,10 @@
 //! One connection: DNS, TCP, the proxy tunnel and TLS, all under the call's
 //! deadline, and a read buffer the core's parsers work on in place.
 //!
-//! Every I/O step races a timer set for the deadline ([`before`]); dropping
-//! any of these futures drops the socket with it.
+//! Every I/O step races a timer set for the deadline: steps on an open
+//! [`Conn`] use the connection's own [`DeadlineTimer`] (armed once, moved
+//! only when a deadline comes earlier), the others a timer of their own
+//! ([`before`]). Dropping any of these futures drops the socket with it.
 
 use std::future::Future;
 use std::io;
@@ -13,7 +15,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use futures_lite::{future, AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures_lite::{future, AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mpnet_core::pool::PoolKey;
@@ -88,7 +90,54 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    timer: DeadlineTimer,
+    /// Set when a request has been flushed and nothing has been read since
+    /// (the next read is for the answer, which cannot be there yet).
+    sent: bool,
     pub(crate) key: PoolKey,
+}
+
+/// One reactor timer that serves every deadline of a connection's calls.
+///
+/// Registering an `async_io::Timer` wakes the reactor thread (a write to
+/// its event fd), so a timer per pending read would cost system calls on
+/// every request. This one stays armed across calls: a later deadline is
+/// served by the timer already set for an earlier one (when it fires
+/// early, [`poll`](Self::poll) sees the deadline has not passed and arms
+/// it again), so with a fixed timeout it is re-armed about once per
+/// timeout, not once per request. Only a deadline earlier than the armed
+/// instant moves it.
+pub(crate) struct DeadlineTimer {
+    timer: Timer,
+    armed: Option<Instant>,
+}
+
+impl DeadlineTimer {
+    pub(crate) fn new() -> Self {
+        DeadlineTimer {
+            timer: Timer::never(),
+            armed: None,
+        }
+    }
+
+    /// `Ready(Err(TimedOut))` once `deadline` has passed; otherwise
+    /// `Pending`, with `cx` woken no later than `deadline`.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<io::Error> {
+        loop {
+            if Instant::now() >= deadline {
+                return Poll::Ready(timed_out());
+            }
+            if self.armed.is_none_or(|at| at > deadline) {
+                self.timer.set_at(deadline);
+                self.armed = Some(deadline);
+            }
+            match Pin::new(&mut self.timer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Fired for an earlier deadline: arm it for this one.
+                Poll::Ready(_) => self.armed = None,
+            }
+        }
+    }
 }
 
 /// The error for a deadline that has passed (the caller turns it into the
@@ -120,18 +169,90 @@ impl Conn {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            timer: DeadlineTimer::new(),
+            sent: false,
             key,
         }
     }
 
-    /// Writes all of `data` before `deadline`.
-    pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
-        before(deadline, self.stream.write_all(data)).await
+    /// Runs `step` until it is ready or `deadline` passes (`TimedOut`). A
+    /// deadline already passed fails without trying `step`.
+    async fn until<T>(
+        &mut self,
+        deadline: Instant,
+        mut step: impl FnMut(&mut Stream, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> io::Result<T> {
+        if Instant::now() >= deadline {
+            return Err(timed_out());
+        }
+        future::poll_fn(|cx| {
+            if let Poll::Ready(r) = step(&mut self.stream, cx) {
+                return Poll::Ready(r);
+            }
+            self.timer.poll(cx, deadline).map(Err)
+        })
+        .await
     }
 
-    /// Flushes buffered TLS records.
+    /// Writes all of `data` before `deadline`.
+    pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
+        let mut written = 0;
+        self.until(deadline, |stream, cx| {
+            while written < data.len() {
+                match ready!(Pin::new(&mut *stream).poll_write(cx, &data[written..])) {
+                    Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Flushes buffered TLS records: the request has been sent.
     pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
-        before(deadline, self.stream.flush()).await
+        self.until(deadline, |stream, cx| Pin::new(stream).poll_flush(cx))
+            .await?;
+        self.sent = true;
+        Ok(())
+    }
+
+    /// Whether every byte received so far has been handed out: nothing in
+    /// the read buffer and, under TLS, no plaintext decrypted and not yet
+    /// read (complete records are decrypted as soon as they are read, so
+    /// what rustls may still hold is an incomplete record, which needs
+    /// more bytes from the socket). A TLS error found here stays in the
+    /// session and is reported by the next read.
+    fn drained(&mut self) -> bool {
+        if self.start != self.end {
+            return false;
+        }
+        match &mut self.stream {
+            Stream::Plain(_) => true,
+            Stream::Tls(tls) => matches!(
+                tls.get_mut().1.process_new_packets(),
+                Ok(io) if io.plaintext_bytes_to_read() == 0 && !io.peer_has_closed()
+            ),
+        }
+    }
+
+    /// Waits until the socket is readable, without reading, for the first
+    /// read after a request: trying the read first would only fail with
+    /// `EAGAIN` (the answer cannot have come yet), and async-io readiness
+    /// left over from the previous answer would make it try twice. On the
+    /// `first` poll, a `Ready` from `poll_readable` is that old readiness
+    /// (interest was last registered before the previous answer was read)
+    /// and the second call registers interest anew (a socket that is
+    /// readable after all is still reported at once by the reactor); on
+    /// later polls `Ready` is the new event.
+    fn poll_answer_readable(&mut self, cx: &mut Context<'_>, first: bool) -> Poll<io::Result<()>> {
+        let tcp = self.stream.tcp();
+        match tcp.poll_readable(cx) {
+            Poll::Ready(Ok(())) if first => tcp.poll_readable(cx),
+            other => other,
+        }
     }
 
     /// The bytes read and not yet consumed.
@@ -150,7 +271,39 @@ impl Conn {
 
     /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
     pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        before(deadline, future::poll_fn(|cx| self.poll_fill(cx))).await
+        if Instant::now() >= deadline {
+            return Err(timed_out());
+        }
+        if std::mem::take(&mut self.sent) && self.drained() {
+            let mut first = true;
+            future::poll_fn(|cx| {
+                if let Poll::Ready(r) = self.poll_answer_readable(cx, std::mem::take(&mut first)) {
+                    return Poll::Ready(r);
+                }
+                self.timer.poll(cx, deadline).map(Err)
+            })
+            .await?;
+        }
+        future::poll_fn(|cx| {
+            if let Poll::Ready(r) = self.poll_fill(cx) {
+                return Poll::Ready(r);
+            }
+            self.timer.poll(cx, deadline).map(Err)
+        })
+        .await
+    }
+
+    /// `Ready(TimedOut)` once `deadline` has passed, else `Pending` with a
+    /// wake-up at the deadline (for readers that poll [`poll_fill`]
+    /// themselves).
+    ///
+    /// [`poll_fill`]: Self::poll_fill
+    pub(crate) fn poll_deadline(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Instant,
+    ) -> Poll<io::Error> {
+        self.timer.poll(cx, deadline)
     }
 
     /// Reads more bytes when the socket has some (the poll form of

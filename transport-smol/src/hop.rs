@@ -61,7 +61,7 @@ pub(crate) async fn open_and_send(
         if Instant::now() >= hop.deadline {
             return Err((hop.timeout)());
         }
-        let pooled = client.take_pooled(&key);
+        let pooled = client.take_pooled(&key, hop.method, attempt);
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,

@@ -2,14 +2,12 @@
 //! callers who do not want it in memory: the core still decides framing and
 //! decoding; this only pulls bytes when the caller reads.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use async_io::Timer;
 use futures_lite::AsyncRead;
 use mpnet_core::http1::{state, ContentDecoder, Exchange};
 use mpnet_core::request::Profile;
@@ -53,8 +51,6 @@ pub struct BodyReader {
     pending: Vec<u8>,
     pos: usize,
     deadline: Instant,
-    /// Wakes a read waiting at the deadline.
-    timer: Timer,
 }
 
 impl std::fmt::Debug for BodyReader {
@@ -84,7 +80,6 @@ impl BodyReader {
             pending: Vec::new(),
             pos: 0,
             deadline,
-            timer: Timer::at(deadline),
         };
         match exchange {
             Some(exchange) => {
@@ -115,15 +110,23 @@ impl BodyReader {
             }
             conn.consume(chunk.consumed);
             if chunk.need_more() && !exchange.is_finished() {
-                let _ = Pin::new(&mut self.timer).poll(cx);
+                let timed_out =
+                    || io::Error::new(io::ErrorKind::TimedOut, "response body timed out");
                 if Instant::now() >= self.deadline {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "response body timed out",
-                    )));
+                    return Poll::Ready(Err(timed_out()));
                 }
-                if ready!(conn.poll_fill(cx))? == 0 {
-                    exchange.handle_eof().map_err(to_io)?;
+                match conn.poll_fill(cx) {
+                    Poll::Ready(n) => {
+                        if n? == 0 {
+                            exchange.handle_eof().map_err(to_io)?;
+                        }
+                    }
+                    Poll::Pending => {
+                        return match conn.poll_deadline(cx, self.deadline) {
+                            Poll::Ready(_) => Poll::Ready(Err(timed_out())),
+                            Poll::Pending => Poll::Pending,
+                        };
+                    }
                 }
             }
         }

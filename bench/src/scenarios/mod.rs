@@ -211,6 +211,27 @@ impl CpuLog {
         Ok(n as f64 / elapsed.as_secs_f64())
     }
 
+    /// Runs `f`, which makes `calls()` calls in all, and logs client `i`'s
+    /// CPU microseconds per call (for loops that are not [`rate`]'s, such as
+    /// an executor's `block_on`).
+    ///
+    /// [`rate`]: Self::rate
+    pub(crate) fn around<T>(
+        &self,
+        i: usize,
+        calls: impl FnOnce(&T) -> u64,
+        f: impl FnOnce() -> T,
+    ) -> T {
+        let cpu = thread_cpu();
+        let out = f();
+        let used = thread_cpu().saturating_sub(cpu);
+        let n = calls(&out);
+        if let (Some(log), true) = (self.per_call_us.get(i), n > 0) {
+            log.borrow_mut().push(used.as_secs_f64() * 1e6 / n as f64);
+        }
+        out
+    }
+
     /// Client `i`'s series, with the failure of its rate series if any.
     pub(crate) fn series(&self, i: usize, like: &Series) -> Series {
         Series {
