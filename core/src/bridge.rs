@@ -215,7 +215,9 @@ impl<'a> Fields<'a> {
                     ))
                 }),
             Some(Value::String(s)) => Ok(Some(Data::Text(s.clone()))),
-            Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(Some(Data::Json(v.clone()))),
+            Some(v @ (Value::Object(_) | Value::Array(_))) => {
+                Ok(Some(Data::Json(std::sync::Arc::new(v.clone()))))
+            }
             Some(other) => Err(Error::invalid(format!(
                 "{key} must be an object, an array or a string, got {}",
                 type_name(other)

@@ -1,23 +1,28 @@
 //! The bound on requests in flight per app: callers beyond it wait, and are
 //! let in in the order they arrived.
 
-use std::sync::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::thread::{self, Thread};
 
-/// A first-come, first-served counting semaphore.
+/// A first-come, first-served counting semaphore. A freed slot wakes the
+/// one caller whose turn it is (no herd of waiters woken to find that only
+/// one may enter).
 #[derive(Debug)]
 pub(crate) struct Limiter {
     max: usize,
     state: Mutex<State>,
-    freed: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct State {
     active: usize,
-    /// Callers blocked in `acquire`.
-    waiting: usize,
     next_ticket: u64,
+    /// The ticket whose turn it is.
     serving: u64,
+    /// Callers blocked in `acquire`, in ticket order (the front holds
+    /// ticket `serving`).
+    queue: VecDeque<Thread>,
 }
 
 /// A slot; freed when dropped.
@@ -28,25 +33,36 @@ impl Limiter {
         Limiter {
             max: max.max(1),
             state: Mutex::new(State::default()),
-            freed: Condvar::new(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits for a slot, in arrival order.
     pub(crate) fn acquire(&self) -> Permit<'_> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        while st.serving != ticket || st.active >= self.max {
-            st.waiting += 1;
-            st = self.freed.wait(st).unwrap_or_else(|p| p.into_inner());
-            st.waiting -= 1;
+        if st.serving != ticket || st.active >= self.max {
+            st.queue.push_back(thread::current());
+            while st.serving != ticket || st.active >= self.max {
+                drop(st);
+                // Unparked by a freed slot or by the caller before us;
+                // a spurious wake-up just checks again.
+                thread::park();
+                st = self.lock();
+            }
+            st.queue.pop_front();
         }
         st.serving += 1;
         st.active += 1;
-        if st.waiting > 0 {
-            // The next ticket may be able to enter too.
-            self.freed.notify_all();
+        if st.active < self.max {
+            // A slot is still free: the next in line may enter too.
+            if let Some(next) = st.queue.front() {
+                next.unpark();
+            }
         }
         Permit(self)
     }
@@ -54,10 +70,10 @@ impl Limiter {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.0.lock();
         st.active -= 1;
-        if st.waiting > 0 {
-            self.0.freed.notify_all();
+        if let Some(next) = st.queue.front() {
+            next.unpark();
         }
     }
 }

@@ -268,7 +268,7 @@ pub(crate) fn core_breakdown(c: &Ctx<'_>) -> Result<(), String> {
     let post_opts = || {
         RequestOptions::new(json_url.as_str())
             .method(Method::Post)
-            .json(doc.clone())
+            .json(std::sync::Arc::clone(&doc))
             .data_type(DataType::Json)
     };
     let one_k = [b'x'; 1024];

@@ -6,6 +6,8 @@
 //! - POST of a 1 KiB JSON document with `dataType: json` (the answer
 //!   parsed) against ureq's `send_json` + `read_json::<Value>`.
 
+use std::sync::Arc;
+
 use mpnet_core::request::{DataType, Method, RequestOptions, ResponseData};
 
 use super::{rate_threads, row, take_turns, ConnCount, CpuLog, Ctx, Measure};
@@ -35,17 +37,18 @@ pub(crate) fn ureq_get(agent: &ureq::Agent, url: &str) -> Result<(), String> {
     }
 }
 
-/// One mpnet-blocking POST of `doc` with `dataType: json`.
+/// One mpnet-blocking POST of `doc` with `dataType: json` (the document
+/// shared, not copied, as ureq's `send_json(&doc)` borrows it).
 pub(crate) fn mpnet_post_json(
     client: &mpnet_blocking::Client,
     url: &str,
-    doc: &serde_json::Value,
+    doc: &Arc<serde_json::Value>,
 ) -> Result<(), String> {
     let res = client
         .request(
             RequestOptions::new(url)
                 .method(Method::Post)
-                .json(doc.clone())
+                .json(Arc::clone(doc))
                 .data_type(DataType::Json),
         )
         .map_err(|e| e.to_string())?;
@@ -71,8 +74,10 @@ pub(crate) fn ureq_post_json(
 }
 
 /// The 1 KiB JSON document, parsed.
-pub(crate) fn json_doc() -> Result<serde_json::Value, String> {
-    serde_json::from_slice(crate::server::json_1k()).map_err(|e| e.to_string())
+pub(crate) fn json_doc() -> Result<Arc<serde_json::Value>, String> {
+    serde_json::from_slice(crate::server::json_1k())
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// Keep-alive GET /1k, one client thread.

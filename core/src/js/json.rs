@@ -89,13 +89,24 @@ pub fn stringify(value: &Value, out: &mut String) {
         }
         Value::Object(map) => {
             out.push('{');
-            for (i, (key, item)) in ordered_entries(map).into_iter().enumerate() {
+            let mut entry = |i: usize, key: &str, item: &Value| {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(key, out);
                 out.push(':');
                 stringify(item, out);
+            };
+            // Without array-index keys, JavaScript order is insertion order:
+            // no need to sort (or allocate) anything.
+            if map.keys().any(|k| array_index(k).is_some()) {
+                for (i, (key, item)) in ordered_entries(map).into_iter().enumerate() {
+                    entry(i, key, item);
+                }
+            } else {
+                for (i, (key, item)) in map.iter().enumerate() {
+                    entry(i, key, item);
+                }
             }
             out.push('}');
         }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -117,8 +118,9 @@ impl FromStr for DataType {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Data {
     /// An object or array (or any JSON value) from `JSON.parse`, in property
-    /// order.
-    Json(serde_json::Value),
+    /// order. Shared: a document sent many times is encoded from the same
+    /// value, never copied (`.json(value)` takes a `Value` or an `Arc`).
+    Json(Arc<serde_json::Value>),
     /// A string, sent as it is.
     Text(String),
     /// Bytes (an `ArrayBuffer`), sent as they are.
@@ -175,9 +177,11 @@ impl RequestOptions {
         self.headers.push((name.into(), value.into()));
         self
     }
-    /// Sets object/array data.
-    pub fn json(mut self, value: serde_json::Value) -> Self {
-        self.data = Some(Data::Json(value));
+    /// Sets object/array data: a `serde_json::Value`, or an
+    /// `Arc<serde_json::Value>` to send one document many times without
+    /// copying it.
+    pub fn json(mut self, value: impl Into<Arc<serde_json::Value>>) -> Self {
+        self.data = Some(Data::Json(value.into()));
         self
     }
     /// Sets string data.

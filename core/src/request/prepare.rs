@@ -160,7 +160,8 @@ fn body_bytes(data: &Data, form: bool) -> Bytes {
     match data {
         Data::Json(v) if form => Bytes::from(js::to_query_string(v)),
         Data::Json(v) => {
-            let mut out = String::new();
+            // Room for a typical document up front, not a dozen regrowths.
+            let mut out = String::with_capacity(512);
             js::stringify(v, &mut out);
             Bytes::from(out)
         }
