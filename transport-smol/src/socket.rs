@@ -473,12 +473,12 @@ async fn run(
     let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
     let config =
         ConnectionConfig::from_limits(client.ctx.limits()).close_timeout(DEFAULT_CLOSE_TIMEOUT);
-    let masks = || {
-        let mut m = [0u8; 4];
-        // A failed OS generator leaves a zero mask: still a valid frame.
-        let _ = getrandom::fill(&mut m);
-        m
-    };
+    // Masks from the OS generator, 64 per system call. A failed generator
+    // leaves zero masks: still valid frames.
+    let masks = mpnet_core::ws::BatchedMasks::new(|buf: &mut [u8]| {
+        buf.fill(0);
+        let _ = getrandom::fill(buf);
+    });
     let events = {
         let mut io = lock(&shared.io);
         io.ws = Some(Connection::new(config, Box::new(masks)));
