@@ -145,6 +145,10 @@ impl CpuLogs {
 
 // ----- mpnet: the listener sends the next message -----
 
+/// Where the listener reports the end of a run: messages echoed, or why it
+/// failed.
+type Done = Box<dyn Fn(Result<u64, String>) + Send>;
+
 /// What the message listener needs to keep the echo chain going.
 struct Chain {
     /// Sends one message (the socket task's `send`).
@@ -155,7 +159,7 @@ struct Chain {
     until: Mutex<(Instant, u64)>,
     count: AtomicU64,
     /// Where the listener reports the end of a run (or a failure).
-    done: Mutex<Option<Box<dyn Fn(Result<u64, String>) + Send>>>,
+    done: Mutex<Option<Done>>,
 }
 
 impl Chain {
@@ -188,7 +192,7 @@ impl Chain {
     }
 
     /// Arms a run: `max` messages or until `until`; `done` gets the count.
-    fn arm(&self, until: Instant, max: u64, done: Box<dyn Fn(Result<u64, String>) + Send>) {
+    fn arm(&self, until: Instant, max: u64, done: Done) {
         *self.until.lock().unwrap_or_else(|p| p.into_inner()) = (until, max);
         self.count.store(0, Ordering::Relaxed);
         *self.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
@@ -649,11 +653,12 @@ fn run_shape(c: &Ctx<'_>, shape: Shape) -> Result<(), String> {
         "info",
     ));
     // Close the peers' connections politely before the next shape.
+    let (mut tt, mut fws) = (tt.into_inner(), fws.into_inner());
     rt.block_on(async {
-        if let Ok(ws) = tt.borrow_mut().as_mut() {
+        if let Ok(ws) = tt.as_mut() {
             let _ = ws.close(None).await;
         }
-        if let Ok(ws) = fws.borrow_mut().as_mut() {
+        if let Ok(ws) = fws.as_mut() {
             let _ = ws
                 .write_frame(fastwebsockets::Frame::close(1000, b""))
                 .await;
