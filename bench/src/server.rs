@@ -9,7 +9,15 @@
 //! | `POST /echo-json` | reads the body, answers [`json_1k`] (1024 bytes of JSON) |
 //! | `GET /bytes/N` | N bytes streamed from one static buffer, with `Content-Length` |
 //! | `POST /upload` | reads and discards the body, answers `{"length":N}` |
+//! | `GET /ws` (WebSocket upgrade) | `101`, then echoes every text and binary frame as it came |
 //! | anything else | 404 |
+//!
+//! The WebSocket side is fastwebsockets' server half (hyper's upgrade,
+//! unmasked server frames, pings answered, the close handshake): one of
+//! the fastest Rust servers, and not the client code of any row. The
+//! `101` answers RFC 6455 §4.2.2: `Sec-WebSocket-Accept` from the key, and
+//! the first subprotocol the client offered, if it offered any (a client
+//! that asks for one must get one back, SPEC §7 code 9).
 //!
 //! Listens on 127.0.0.1 only; stops (listener and connections) on drop.
 
@@ -155,10 +163,84 @@ async fn drain(mut body: Incoming) -> u64 {
     n
 }
 
+/// The first subprotocol a WebSocket upgrade request offers, if any.
+fn first_subprotocol(req: &Request<Incoming>) -> Option<http::HeaderValue> {
+    req.headers()
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| !p.is_empty())
+        .and_then(|p| http::HeaderValue::from_str(p).ok())
+}
+
+/// Answers a WebSocket upgrade on `/ws` with `101` and spawns the echo.
+fn upgrade_ws(mut req: Request<Incoming>) -> Response<ServerBody> {
+    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            ServerBody::Full(Some(Bytes::from_static(b"not a WebSocket upgrade"))),
+        );
+    }
+    let protocol = first_subprotocol(&req);
+    let (upgraded, fut) = match fastwebsockets::upgrade::upgrade(&mut req) {
+        Ok(u) => u,
+        Err(e) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                ServerBody::Full(Some(Bytes::from(e.to_string()))),
+            )
+        }
+    };
+    tokio::spawn(async move {
+        if let Ok(ws) = fut.await {
+            let _ = ws_echo(ws).await;
+        }
+    });
+    let (parts, _) = upgraded.into_parts();
+    let mut res = Response::from_parts(parts, ServerBody::Full(None));
+    if let Some(p) = protocol {
+        res.headers_mut()
+            .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    res
+}
+
+/// Echoes every text, binary and continuation frame as it came (so a
+/// fragmented message comes back fragmented the same way), until the
+/// client closes. Pings are answered and the close is replied to by
+/// fastwebsockets itself. Each write is flushed: tokio-rustls may keep the
+/// tail of a large write in its buffer otherwise.
+async fn ws_echo(
+    mut ws: fastwebsockets::WebSocket<TokioIo<hyper::upgrade::Upgraded>>,
+) -> Result<(), fastwebsockets::WebSocketError> {
+    use fastwebsockets::OpCode;
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            OpCode::Close => break,
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                // The same frame, unmasked (the payload already is; the
+                // frame read still carries the client's mask key).
+                let echo = fastwebsockets::Frame::new(frame.fin, frame.opcode, None, frame.payload);
+                ws.write_frame(echo).await?;
+                ws.flush().await?;
+            }
+            OpCode::Ping | OpCode::Pong => {}
+        }
+    }
+    // The close reply was written by read_frame.
+    ws.flush().await
+}
+
 async fn handle(req: Request<Incoming>) -> Result<Response<ServerBody>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let res = match (&method, path.as_str()) {
+        (&Method::GET, "/ws") => upgrade_ws(req),
         (&Method::GET, "/1k") => answer(
             StatusCode::OK,
             "application/octet-stream",
@@ -249,6 +331,7 @@ impl Server {
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .keep_alive(true)
                                 .serve_connection(TokioIo::new(tls), service_fn(handle))
+                                .with_upgrades()
                                 .await;
                         });
                     }
@@ -269,6 +352,16 @@ impl Server {
     /// `https://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// `wss://127.0.0.1:PORT/ws`, the WebSocket echo.
+    pub fn ws_url(&self) -> String {
+        format!("wss://127.0.0.1:{}/ws", self.addr.port())
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// `https://127.0.0.1:PORT`.

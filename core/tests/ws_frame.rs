@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use mpnet_core::ws::frame::{
-    encode_frame, FixedMask, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role,
+    apply_mask, encode_frame, FixedMask, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role,
 };
 use proptest::prelude::*;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -287,6 +287,30 @@ proptest! {
         let want: Vec<Frame> = frames.iter().map(|(f, _)| f.clone()).collect();
         prop_assert_eq!(decode_all(Role::Server, &wire).unwrap(), want.clone());
         prop_assert_eq!(decode_split(Role::Server, &wire, &cuts).unwrap(), want);
+    }
+
+    /// The word-at-a-time mask equals RFC 6455 §5.3's byte-by-byte rule
+    /// (octet i XOR key[i mod 4]) at every length and starting offset, and
+    /// the encoder's masked payload is exactly that.
+    #[test]
+    fn mask_matches_the_bytewise_rule(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        key in any::<[u8; 4]>(),
+        offset in 0usize..16,
+    ) {
+        let want: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[(offset + i) % 4])
+            .collect();
+        let mut got = data.clone();
+        apply_mask(&mut got, key, offset);
+        prop_assert_eq!(&got, &want);
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, true, OpCode::Data(Data::Binary), &data, Some(key));
+        let masked = &wire[wire.len() - data.len()..];
+        let bytewise: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+        prop_assert_eq!(masked, &bytewise[..]);
     }
 
     /// Unmasked server frames round-trip on the client side.

@@ -4,8 +4,13 @@
 //! and a writer thread (writing what the core queued). The TLS session and
 //! the core's `Connection` sit behind one lock that is never held while a
 //! socket blocks: reads happen on the raw TCP stream outside the lock, and
-//! writes go through the writer thread, so sending from any thread while
-//! messages arrive never deadlocks, whatever the peer does.
+//! writes never block under it. On Linux the thread that queued the bytes
+//! (a `send` caller, or the reader answering a ping) writes them at once
+//! with a non-blocking send when the writer thread has nothing queued;
+//! whatever the socket does not take goes to the writer thread, which
+//! blocks for it. So sending from any thread while messages arrive never
+//! deadlocks, whatever the peer does, and the common case costs no thread
+//! hand-off.
 //!
 //! Events reach listeners through a [`Dispatcher`] (`mpnet_core::dispatch`):
 //! delivered in order, one at a time, with no lock held, so a listener may
@@ -17,7 +22,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,34 +63,79 @@ struct Io {
     tls: Option<ClientConnection>,
     /// Bytes for the writer thread.
     out: Option<mpsc::Sender<Vec<u8>>>,
+    /// The socket, for the direct writes (`None`: all through the writer).
+    direct: Option<TcpStream>,
+    /// Buffers given to the writer thread and not yet fully written: a
+    /// direct write is made only when this is 0, so bytes keep their order.
+    queued: Arc<AtomicUsize>,
+    /// The frames taken from the core, and their TLS records: both kept
+    /// from one flush to the next, so a message allocates neither.
+    plain: Vec<u8>,
+    wire: Vec<u8>,
 }
 
+/// The most capacity a reused buffer keeps after a large message.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
 impl Io {
-    /// Moves what the core queued to the writer thread (through TLS) and
-    /// returns the events to deliver.
+    fn new() -> Io {
+        Io {
+            ws: None,
+            tls: None,
+            out: None,
+            direct: None,
+            queued: Arc::default(),
+            plain: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// Writes what the core queued (through TLS): at once when the socket
+    /// takes it, else through the writer thread. Returns the events to
+    /// deliver.
     fn flush(&mut self) -> Vec<SocketEvent> {
         let mut events = Vec::new();
-        let Some(ws) = self.ws.as_mut() else {
+        let Io {
+            ws,
+            tls,
+            out,
+            direct,
+            queued,
+            plain,
+            wire,
+        } = self;
+        let Some(ws) = ws.as_mut() else {
             return events;
         };
-        if let Some(plain) = ws.poll_transmit() {
-            let wire = match self.tls.as_mut() {
+        if ws.poll_transmit_into(plain) {
+            let bytes: &mut Vec<u8> = match tls.as_mut() {
                 Some(tls) => {
-                    let mut wire = Vec::with_capacity(plain.len() + 64);
-                    let written = encrypt(tls, &plain, &mut wire);
-                    if let Err(e) = written {
+                    wire.clear();
+                    if let Err(e) = encrypt(tls, plain, wire) {
                         ws.handle_transport_error(tls::io_error(&e, "TLS write failed"));
                     }
                     wire
                 }
                 None => plain,
             };
-            if let Some(out) = &self.out {
-                if !wire.is_empty() && out.send(wire).is_err() {
+            let mut done = 0;
+            if let (Some(tcp), 0) = (direct.as_ref(), queued.load(Ordering::SeqCst)) {
+                done = write_now(tcp, bytes);
+            }
+            let rest = bytes.get(done..).unwrap_or_default();
+            if let (Some(out), false) = (out.as_ref(), rest.is_empty()) {
+                queued.fetch_add(1, Ordering::SeqCst);
+                if out.send(rest.to_vec()).is_err() {
                     ws.handle_transport_error(Error::new(
                         ErrorKind::SendFailed,
                         "the connection is broken",
                     ));
+                }
+            }
+            for buf in [plain, wire] {
+                buf.clear();
+                if buf.capacity() > KEEP_CAPACITY {
+                    *buf = Vec::new();
                 }
             }
         }
@@ -94,6 +144,30 @@ impl Io {
         }
         events
     }
+}
+
+/// Writes what the socket takes of `bytes` now, without blocking; returns
+/// how many bytes were written. A full buffer or an error stops it: the
+/// writer thread gets the rest (and meets the error, if any).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn write_now(tcp: &TcpStream, bytes: &[u8]) -> usize {
+    use rustix::net::SendFlags;
+    let mut done = 0;
+    while let Some(rest) = bytes.get(done..).filter(|r| !r.is_empty()) {
+        match rustix::net::send(tcp, rest, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+/// Elsewhere the writer thread writes everything.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn write_now(_tcp: &TcpStream, _bytes: &[u8]) -> usize {
+    0
 }
 
 /// Encrypts `plain` into TLS records appended to `wire`, in pieces as
@@ -317,11 +391,7 @@ pub(crate) fn connect_socket(
     let shared = Arc::new(SocketShared {
         id,
         kind,
-        io: Mutex::new(Io {
-            ws: None,
-            tls: None,
-            out: None,
-        }),
+        io: Mutex::new(Io::new()),
         own: Scope {
             listeners: SharedListeners::new(listeners),
             dispatcher: Dispatcher::default(),
@@ -405,17 +475,23 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut config = ConnectionConfig::from_limits(client.ctx.limits());
     config = config.close_timeout(mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT);
-    let masks = || {
-        let mut m = [0u8; 4];
-        // A failed OS generator leaves a zero mask: still a valid frame.
-        let _ = getrandom::fill(&mut m);
-        m
+    // Masks from the OS generator, 64 per system call. A failed generator
+    // leaves zero masks: still valid frames.
+    let masks = mpnet_core::ws::BatchedMasks::new(|buf: &mut [u8]| {
+        buf.fill(0);
+        let _ = getrandom::fill(buf);
+    });
+    let direct = if cfg!(any(target_os = "linux", target_os = "android")) {
+        tcp.try_clone().ok()
+    } else {
+        None
     };
-    let events = {
+    let (events, queued) = {
         let mut io = lock(&shared.io);
         io.ws = Some(Connection::new(config, Box::new(masks)));
         io.out = Some(tx);
-        io.flush()
+        io.direct = direct;
+        (io.flush(), io.queued.clone())
     };
     let writer = match tcp.try_clone() {
         Ok(w) => w,
@@ -430,7 +506,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     let writer_shared = shared.clone();
     let writer_thread = std::thread::Builder::new()
         .name("mpnet-socket-writer".into())
-        .spawn(move || write_loop(writer, rx, &writer_shared));
+        .spawn(move || write_loop(writer, rx, &queued, &writer_shared));
     if let Some(id) = shared.id {
         let _ = lock(&shared.app.slots).opened(id);
     }
@@ -443,7 +519,11 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     shared.deliver(events);
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
-    lock(&shared.io).out = None;
+    {
+        let mut io = lock(&shared.io);
+        io.out = None;
+        io.direct = None;
+    }
     if let Ok(handle) = writer_thread {
         let _ = handle.join();
     }
@@ -513,11 +593,7 @@ fn open(
         let (used, accepted) = handshake.try_response(&input)?;
         if accepted.is_some() {
             let leftover = input.split_off(used);
-            *lock(&shared.io) = Io {
-                ws: None,
-                tls: session,
-                out: None,
-            };
+            lock(&shared.io).tls = session;
             tcp.set_read_timeout(None)
                 .map_err(|e| io_err(&e, "socket"))?;
             tcp.set_write_timeout(None)
@@ -580,10 +656,13 @@ fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> 
         let state = tls
             .process_new_packets()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let mut chunk = vec![0u8; state.plaintext_bytes_to_read()];
-        if !chunk.is_empty() {
-            tls.reader().read_exact(&mut chunk)?;
-            out.extend_from_slice(&chunk);
+        // Straight into `out`, no buffer of its own.
+        let ready = state.plaintext_bytes_to_read();
+        if ready > 0 {
+            let at = out.len();
+            out.resize(at + ready, 0);
+            tls.reader()
+                .read_exact(out.get_mut(at..).unwrap_or_default())?;
         }
         closed |= state.peer_has_closed();
     }
@@ -595,6 +674,8 @@ fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> 
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut plain = Vec::new();
+    // The read timeout last set (a system call only when it changes).
+    let mut armed: Option<Duration> = None;
     loop {
         let timeout = lock(&shared.io)
             .ws
@@ -609,7 +690,9 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
             })
             .unwrap_or(READ_WAKE)
             .min(READ_WAKE);
-        let _ = tcp.set_read_timeout(Some(wait));
+        if armed != Some(wait) && tcp.set_read_timeout(Some(wait)).is_ok() {
+            armed = Some(wait);
+        }
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         // Decrypt (or report the end) under the lock.
@@ -694,9 +777,18 @@ fn feed(shared: &Arc<SocketShared>, now: Instant, mut input: &[u8]) {
 }
 
 /// The writer thread: writes what the core queued, in order.
-fn write_loop(mut tcp: TcpStream, rx: mpsc::Receiver<Vec<u8>>, shared: &Arc<SocketShared>) {
+fn write_loop(
+    mut tcp: TcpStream,
+    rx: mpsc::Receiver<Vec<u8>>,
+    queued: &AtomicUsize,
+    shared: &Arc<SocketShared>,
+) {
     while let Ok(bytes) = rx.recv() {
-        if let Err(e) = tcp.write_all(&bytes) {
+        let written = tcp.write_all(&bytes);
+        if written.is_ok() {
+            queued.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Err(e) = written {
             let events = {
                 let mut io = lock(&shared.io);
                 if let Some(ws) = io.ws.as_mut() {

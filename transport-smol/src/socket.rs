@@ -64,7 +64,13 @@ struct Io {
     ws: Option<Connection>,
     /// Bytes for the writer task.
     out: Option<Sender<Vec<u8>>>,
+    /// A buffer the writer task is done with, handed to the core for its
+    /// next frames: in a message-answer-message exchange no frame allocates.
+    spare: Vec<u8>,
 }
+
+/// The most capacity a recycled buffer keeps after a large message.
+const KEEP_CAPACITY: usize = 256 * 1024;
 
 impl Io {
     /// Moves what the core queued to the writer task and returns the events
@@ -74,7 +80,8 @@ impl Io {
         let Some(ws) = self.ws.as_mut() else {
             return events;
         };
-        if let Some(bytes) = ws.poll_transmit() {
+        let mut bytes = std::mem::take(&mut self.spare);
+        if ws.poll_transmit_into(&mut bytes) {
             if let Some(out) = &self.out {
                 if out.try_send(bytes).is_err() {
                     ws.handle_transport_error(Error::new(
@@ -83,6 +90,8 @@ impl Io {
                     ));
                 }
             }
+        } else {
+            self.spare = bytes;
         }
         while let Some(e) = ws.poll_event() {
             events.push(e);
@@ -128,6 +137,7 @@ impl SocketShared {
             io: Mutex::new(Io {
                 ws: None,
                 out: None,
+                spare: Vec::new(),
             }),
             own: Scope {
                 listeners: SharedListeners::new(listeners),
@@ -473,12 +483,12 @@ async fn run(
     let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
     let config =
         ConnectionConfig::from_limits(client.ctx.limits()).close_timeout(DEFAULT_CLOSE_TIMEOUT);
-    let masks = || {
-        let mut m = [0u8; 4];
-        // A failed OS generator leaves a zero mask: still a valid frame.
-        let _ = getrandom::fill(&mut m);
-        m
-    };
+    // Masks from the OS generator, 64 per system call. A failed generator
+    // leaves zero masks: still valid frames.
+    let masks = mpnet_core::ws::BatchedMasks::new(|buf: &mut [u8]| {
+        buf.fill(0);
+        let _ = getrandom::fill(buf);
+    });
     let events = {
         let mut io = lock(&shared.io);
         io.ws = Some(Connection::new(config, Box::new(masks)));
@@ -688,10 +698,17 @@ async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
     let Ok((mut writer, rx)) = handed.recv().await else {
         return;
     };
-    while let Ok(bytes) = rx.recv().await {
+    while let Ok(mut bytes) = rx.recv().await {
         let mut written = writer.write_all(&bytes).await;
         if written.is_ok() && rx.is_empty() {
             written = writer.flush().await;
+        }
+        if written.is_ok() && bytes.capacity() <= KEEP_CAPACITY {
+            bytes.clear();
+            let mut io = lock(&shared.io);
+            if io.spare.capacity() < bytes.capacity() {
+                io.spare = bytes;
+            }
         }
         if let Err(e) = written {
             let events = {

@@ -21,8 +21,6 @@ use crate::report::{Report, Row, Series};
 use crate::server::Server;
 use crate::Config;
 
-pub use wss::wss_echo_pending;
-
 /// What every scenario gets.
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
@@ -78,10 +76,7 @@ pub fn run_all(config: &Config) -> Result<(), String> {
         ("tls", tls::tls_setup),
         ("download", transfer::download),
         ("upload", transfer::upload),
-        ("wss", |c| {
-            wss_echo_pending(c.report);
-            Ok(())
-        }),
+        ("wss", wss::wss_echo),
     ];
     for (name, scenario) in all {
         if !config.wants(name) {

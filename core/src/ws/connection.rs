@@ -69,6 +69,10 @@ pub const ABNORMAL_CLOSURE: u16 = 1006;
 /// The close code reported when the peer's close frame carried no code.
 pub const NO_STATUS_RECEIVED: u16 = 1005;
 
+/// The most capacity a buffer kept for reuse (the base64 scratch, a
+/// transmit buffer handed back) keeps after a large message.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
 /// Most bytes of a close reason (a control frame holds 125 bytes, 2 are the code).
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;
 
@@ -173,6 +177,8 @@ pub struct Connection {
     /// How many payload bytes of that frame went through `utf8`.
     utf8_fed: usize,
     transmit: Vec<u8>,
+    /// The decoded bytes of a base64 `send`, kept for the next one.
+    scratch: Vec<u8>,
     close_frame_sent: bool,
     events: VecDeque<SocketEvent>,
     error_emitted: bool,
@@ -208,6 +214,7 @@ impl Connection {
             header_checked: false,
             utf8_fed: 0,
             transmit: Vec::new(),
+            scratch: Vec::new(),
             close_frame_sent: false,
             events,
             error_emitted: false,
@@ -252,6 +259,23 @@ impl Connection {
         } else {
             Some(std::mem::take(&mut self.transmit))
         }
+    }
+
+    /// As [`poll_transmit`](Self::poll_transmit), into `buf` (its
+    /// contents are dropped): the connection keeps `buf`'s old allocation
+    /// for its next frames, so a transport that passes the same buffer
+    /// every time allocates nothing per frame. Returns whether there were
+    /// bytes to write.
+    pub fn poll_transmit_into(&mut self, buf: &mut Vec<u8>) -> bool {
+        if self.transmit.is_empty() {
+            return false;
+        }
+        buf.clear();
+        if buf.capacity() > KEEP_CAPACITY {
+            *buf = Vec::new();
+        }
+        std::mem::swap(&mut self.transmit, buf);
+        true
     }
 
     /// The next event for the app, in SPEC §7 order. Call until `None` after
@@ -399,15 +423,22 @@ impl Connection {
     pub fn send(&mut self, opts: &SendOptions) -> Result<(), Error> {
         self.ensure_open()?;
         if opts.is_buffer {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&opts.data)
+            // Decoded into a buffer kept for the next message.
+            let mut bytes = std::mem::take(&mut self.scratch);
+            bytes.clear();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode_vec(&opts.data, &mut bytes)
                 .map_err(|e| {
                     Error::new(
                         ErrorKind::SendFailed,
                         format!("data is not valid base64 ({e}) but isBuffer is true"),
                     )
-                })?;
-            self.send_binary(&bytes)
+                });
+            let sent = decoded.and_then(|()| self.send_binary(&bytes));
+            if bytes.capacity() <= KEEP_CAPACITY {
+                self.scratch = bytes;
+            }
+            sent
         } else {
             self.send_text(&opts.data)
         }
@@ -629,8 +660,10 @@ impl Connection {
         }
         let data = match kind {
             Kind::Binary => MessageData::Binary(data),
+            // `Vec::from` takes the frame's buffer back without a copy
+            // when nothing else holds it (a whole-frame message).
             Kind::Text => MessageData::Text(
-                String::from_utf8(data.to_vec()).map_err(|_| ProtocolViolation::InvalidUtf8)?,
+                String::from_utf8(Vec::from(data)).map_err(|_| ProtocolViolation::InvalidUtf8)?,
             ),
         };
         if !self.error_emitted && !self.close_emitted {

@@ -57,6 +57,62 @@ impl MaskSource for FixedMask {
     }
 }
 
+/// A [`MaskSource`] that draws masks from a random generator in batches:
+/// `fill` (the transport's OS generator) refills 64 masks at once, so a
+/// frame costs no system call of its own. Every mask still comes from
+/// `fill` and is used once.
+///
+/// ```
+/// use mpnet_core::ws::frame::{BatchedMasks, MaskSource};
+/// let mut calls = 0u8;
+/// let mut masks = BatchedMasks::new(move |buf: &mut [u8]| {
+///     calls += 1;
+///     buf.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8 ^ calls);
+/// });
+/// assert_eq!(masks.mask(), [1, 0, 3, 2]);
+/// assert_eq!(masks.mask(), [5, 4, 7, 6]);
+/// ```
+pub struct BatchedMasks<F> {
+    fill: F,
+    buf: [u8; MASK_BATCH * 4],
+    used: usize,
+}
+
+/// Masks drawn per refill of a [`BatchedMasks`].
+const MASK_BATCH: usize = 64;
+
+impl<F: FnMut(&mut [u8])> BatchedMasks<F> {
+    /// Masks from `fill`, which must fill the whole slice it is given.
+    pub fn new(fill: F) -> Self {
+        BatchedMasks {
+            fill,
+            buf: [0; MASK_BATCH * 4],
+            used: MASK_BATCH * 4,
+        }
+    }
+}
+
+impl<F: FnMut(&mut [u8])> MaskSource for BatchedMasks<F> {
+    fn mask(&mut self) -> [u8; 4] {
+        if self.used + 4 > self.buf.len() {
+            (self.fill)(&mut self.buf);
+            self.used = 0;
+        }
+        let mut m = [0u8; 4];
+        m.copy_from_slice(self.buf.get(self.used..self.used + 4).unwrap_or(&[0; 4]));
+        self.used += 4;
+        m
+    }
+}
+
+impl<F> fmt::Debug for BatchedMasks<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchedMasks")
+            .field("left", &((self.buf.len() - self.used) / 4))
+            .finish_non_exhaustive()
+    }
+}
+
 /// One decoded frame: the payload is unmasked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -113,14 +169,46 @@ pub fn encode_frame(
     match mask {
         Some(key) => {
             out.extend_from_slice(&key);
-            out.extend(
-                payload
-                    .iter()
-                    .zip(key.iter().cycle())
-                    .map(|(byte, k)| byte ^ k),
-            );
+            let start = out.len();
+            out.extend_from_slice(payload);
+            apply_mask(out.get_mut(start..).unwrap_or_default(), key, 0);
         }
         None => out.extend_from_slice(payload),
+    }
+}
+
+/// XORs `data` in place with the repeated 4-byte mask `key` (RFC 6455
+/// §5.3), where `data[0]` is byte `offset` of the payload (so a payload
+/// can be unmasked in pieces). Masking twice gives the data back.
+///
+/// Eight bytes at a time as one `u64` XOR (the compiler widens the loop
+/// further), then byte by byte for the tail.
+///
+/// ```
+/// use mpnet_core::ws::frame::apply_mask;
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut data = *b"Hello, masked world";
+/// apply_mask(&mut data, key, 0);
+/// assert_eq!(&data[..5], &[0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// // The same bytes unmasked in two pieces, the second from offset 7.
+/// let (a, b) = data.split_at_mut(7);
+/// apply_mask(a, key, 0);
+/// apply_mask(b, key, 7);
+/// assert_eq!(&data, b"Hello, masked world");
+/// ```
+pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
+    // The key as it falls on data[0], data[1], ...
+    let k: [u8; 4] = std::array::from_fn(|i| key[(offset + i) % 4]);
+    let wide = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    // A multiple of 8 bytes was consumed, so the tail starts at phase 0.
+    for (byte, m) in chunks.into_remainder().iter_mut().zip(k.iter().cycle()) {
+        *byte ^= m;
     }
 }
 
@@ -344,17 +432,14 @@ impl FrameDecoder {
         let wanted = header.len.saturating_sub(self.payload.len());
         let take = wanted.min(rest.len());
         let chunk = rest.get(..take).unwrap_or_default();
-        match header.mask {
-            Some(key) => {
-                let offset = self.payload.len();
-                self.payload.extend(
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, b)| b ^ key[(offset + i) % 4]),
-                );
-            }
-            None => self.payload.extend_from_slice(chunk),
+        let offset = self.payload.len();
+        self.payload.extend_from_slice(chunk);
+        if let Some(key) = header.mask {
+            apply_mask(
+                self.payload.get_mut(offset..).unwrap_or_default(),
+                key,
+                offset,
+            );
         }
         used += take;
         if self.payload.len() < header.len {

@@ -84,7 +84,9 @@ pub mod utf8;
 pub use app::{ConnectPlan, Previous, SocketId, SocketSlots};
 pub use connection::{Connection, ConnectionConfig};
 pub use event::{CloseInfo, MessageData, SocketEvent};
-pub use frame::{FixedMask, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role};
+pub use frame::{
+    BatchedMasks, FixedMask, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role,
+};
 pub use handshake::{Accepted, ClientHandshake};
 pub use listeners::{Listeners, SocketListeners};
 pub use options::{CloseOptions, ConnectOptions, SendOptions};
