@@ -1991,8 +1991,7 @@ fn run_socket(ops: &[SocketOp], config: &ConnectionConfig, bytewise_input: bool)
                 result = Some(code(r));
             }
             SocketOp::SendBase64(text) => {
-                let mut opts = SendOptions::text(text.clone());
-                opts.is_buffer = true;
+                let opts = SendOptions::base64(text.clone());
                 let r = conn.send(&opts);
                 if r.is_ok() {
                     let bytes = base64::engine::general_purpose::STANDARD

@@ -14,9 +14,9 @@
 //! mpnet's API is the mini-program's: events reach listeners, and the
 //! listener of one echo sends the next message — the way an app answers
 //! messages. The bench thread starts the chain, and waits for the listener
-//! to say the budget is spent. A binary message goes out as
-//! `sendSocketMessage` takes it (base64, decoded by mpnet; the bench
-//! encodes it once), and comes in as the bytes (`MessageData::Binary`).
+//! to say the budget is spent. A binary message goes out as bytes
+//! (`SendOptions::binary`, a Rust host's form of `isBuffer: true`; shared,
+//! not copied, per send), and comes in as the bytes (`MessageData::Binary`).
 //!
 //! Every client uses rustls with the *ring* provider, trusts only the test
 //! CA and offers no ALPN; mpnet with its own cipher order (AES-128-GCM
@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use mpnet_core::task::Callbacks;
@@ -204,7 +203,7 @@ fn send_options(shape: Shape, payload: &[u8]) -> SendOptions {
     if shape.text {
         SendOptions::text(String::from_utf8_lossy(payload).into_owned())
     } else {
-        SendOptions::base64(base64::engine::general_purpose::STANDARD.encode(payload))
+        SendOptions::binary(bytes::Bytes::copy_from_slice(payload))
     }
 }
 

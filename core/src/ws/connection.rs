@@ -51,7 +51,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 use super::event::{MessageData, SocketEvent};
 use super::frame::{encode_frame, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role};
-use super::options::{CloseOptions, SendOptions};
+use super::options::{CloseOptions, SendData, SendOptions};
 use super::utf8::Utf8Validator;
 use crate::{Error, ErrorKind, Limits};
 
@@ -417,30 +417,33 @@ impl Connection {
         Ok(())
     }
 
-    /// `sendSocketMessage` (SPEC §7): text, or with `is_buffer` the
-    /// base64-decoded bytes as a binary message. Error 10 when the socket is
-    /// not open, 11 when the data is not valid base64.
+    /// `sendSocketMessage` (SPEC §7): text, or with `isBuffer` the
+    /// base64-decoded bytes (or bytes as they are) as a binary message.
+    /// Error 10 when the socket is not open, 11 when the data is not valid
+    /// base64.
     pub fn send(&mut self, opts: &SendOptions) -> Result<(), Error> {
         self.ensure_open()?;
-        if opts.is_buffer {
-            // Decoded into a buffer kept for the next message.
-            let mut bytes = std::mem::take(&mut self.scratch);
-            bytes.clear();
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode_vec(&opts.data, &mut bytes)
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::SendFailed,
-                        format!("data is not valid base64 ({e}) but isBuffer is true"),
-                    )
-                });
-            let sent = decoded.and_then(|()| self.send_binary(&bytes));
-            if bytes.capacity() <= KEEP_CAPACITY {
-                self.scratch = bytes;
+        match &opts.data {
+            SendData::Text(text) => self.send_text(text),
+            SendData::Binary(bytes) => self.send_binary(bytes),
+            SendData::Base64(text) => {
+                // Decoded into a buffer kept for the next message.
+                let mut bytes = std::mem::take(&mut self.scratch);
+                bytes.clear();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode_vec(text, &mut bytes)
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::SendFailed,
+                            format!("data is not valid base64 ({e}) but isBuffer is true"),
+                        )
+                    });
+                let sent = decoded.and_then(|()| self.send_binary(&bytes));
+                if bytes.capacity() <= KEEP_CAPACITY {
+                    self.scratch = bytes;
+                }
+                sent
             }
-            sent
-        } else {
-            self.send_text(&opts.data)
         }
     }
 

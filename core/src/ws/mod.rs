@@ -89,4 +89,4 @@ pub use frame::{
 };
 pub use handshake::{Accepted, ClientHandshake};
 pub use listeners::{Listeners, SocketListeners};
-pub use options::{CloseOptions, ConnectOptions, SendOptions};
+pub use options::{CloseOptions, ConnectOptions, SendData, SendOptions};

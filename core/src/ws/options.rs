@@ -14,6 +14,7 @@
 //! reason by [`Connection::close`](super::Connection::close), base64 data by
 //! [`Connection::send`](super::Connection::send).
 
+use bytes::Bytes;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -109,31 +110,58 @@ impl ConnectOptions {
     }
 }
 
+/// What one `sendSocketMessage` / `SocketTask.send` call sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendData {
+    /// A text message (`isBuffer` false).
+    Text(String),
+    /// A binary message given as the mini-program gives it: the base64 of
+    /// the bytes (`isBuffer` true; invalid base64 is error 11).
+    Base64(String),
+    /// A binary message given as bytes (a Rust host's own form of
+    /// `isBuffer: true`; nothing to decode, nothing copied before framing).
+    Binary(Bytes),
+}
+
 /// The options of one `sendSocketMessage` / `SocketTask.send` call.
+///
+/// ```
+/// use mpnet_core::ws::{SendData, SendOptions};
+/// assert!(!SendOptions::text("hi").is_buffer());
+/// assert!(SendOptions::base64("AAE=").is_buffer());
+/// let b = SendOptions::binary(vec![0u8, 1]);
+/// assert_eq!(b.data, SendData::Binary(vec![0u8, 1].into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SendOptions {
-    /// The text to send, or with `is_buffer` the base64 of the bytes.
-    pub data: String,
-    /// `true`: `data` is base64, sent as a binary frame (invalid base64 is
-    /// error 11).
-    pub is_buffer: bool,
+    /// The message.
+    pub data: SendData,
 }
 
 impl SendOptions {
     /// A text message.
     pub fn text(data: impl Into<String>) -> Self {
         SendOptions {
-            data: data.into(),
-            is_buffer: false,
+            data: SendData::Text(data.into()),
         }
     }
     /// A binary message given as base64.
     pub fn base64(data: impl Into<String>) -> Self {
         SendOptions {
-            data: data.into(),
-            is_buffer: true,
+            data: SendData::Base64(data.into()),
         }
+    }
+    /// A binary message given as bytes.
+    pub fn binary(data: impl Into<Bytes>) -> Self {
+        SendOptions {
+            data: SendData::Binary(data.into()),
+        }
+    }
+    /// Whether the message is binary (`isBuffer`).
+    pub fn is_buffer(&self) -> bool {
+        !matches!(self.data, SendData::Text(_))
     }
 }
 
@@ -214,7 +242,7 @@ pub fn connect_options_from(map: &Map<String, Value>) -> Result<ConnectOptions, 
 ///
 /// ```
 /// let s = mpnet_core::ws::options::send_options(r#"{"data": "AAE=", "isBuffer": true}"#).unwrap();
-/// assert!(s.is_buffer);
+/// assert!(s.is_buffer());
 /// ```
 pub fn send_options(text: &str) -> Result<SendOptions, BridgeError> {
     let map = parse_object(text)?;
@@ -224,9 +252,11 @@ pub fn send_options(text: &str) -> Result<SendOptions, BridgeError> {
 /// [`send_options`] on an already parsed object.
 pub fn send_options_from(map: &Map<String, Value>) -> Result<SendOptions, Error> {
     let f = Fields(map);
-    Ok(SendOptions {
-        data: f.required_string("data")?.to_string(),
-        is_buffer: f.bool("isBuffer")?.unwrap_or(false),
+    let data = f.required_string("data")?.to_string();
+    Ok(if f.bool("isBuffer")?.unwrap_or(false) {
+        SendOptions::base64(data)
+    } else {
+        SendOptions::text(data)
     })
 }
 
