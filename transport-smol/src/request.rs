@@ -133,7 +133,7 @@ async fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Resul
             .map_err(|f| classify(f, &|| flow.timeout_error()))?,
     };
     release(client, conn, complete.reuse.is_keep_alive());
-    flow.finish(&head, collector.finish()?)
+    flow.finish(head, collector.finish()?)
 }
 
 /// Runs one `my.request` and hands back a successful response's body as a

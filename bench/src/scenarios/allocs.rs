@@ -246,7 +246,7 @@ fn core_phases(
     });
     let collected = collected?;
     phase("core: into_body + read + collect", n);
-    let (res, n) = counting(|| flow.finish(&head, collected));
+    let (res, n) = counting(|| flow.finish(head, collected));
     let res = res.map_err(|e| e.to_string())?;
     phase("core: finish (js_headers, dataType decode)", n);
     drop(res);

@@ -90,6 +90,42 @@ impl ResponseHead {
         }
         out
     }
+
+    /// [`js_headers`](Self::js_headers), taking the head apart: names are
+    /// moved and UTF-8 values reused as they are, so a head whose field
+    /// names are all distinct costs one allocation (the list).
+    ///
+    /// ```
+    /// use mpnet_core::http1::ResponseHead;
+    /// let head = ResponseHead {
+    ///     status: 200,
+    ///     reason: "OK".into(),
+    ///     version: http::Version::HTTP_11,
+    ///     headers: vec![
+    ///         ("Set-Cookie".into(), b"a=1".to_vec()),
+    ///         ("X".into(), vec![0xff]),
+    ///         ("set-cookie".into(), b"b=2".to_vec()),
+    ///     ],
+    /// };
+    /// assert_eq!(head.js_headers(), head.clone().into_js_headers());
+    /// ```
+    pub fn into_js_headers(self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(self.headers.len());
+        for (name, value) in self.headers {
+            let value = match String::from_utf8(value) {
+                Ok(v) => v,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                Some((_, joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+                None => out.push((name, value)),
+            }
+        }
+        out
+    }
 }
 
 /// The elements of a comma-separated header list, trimmed of optional

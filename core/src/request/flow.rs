@@ -156,7 +156,7 @@ impl RequestFlow {
 
     /// The result of the call from the final head and its whole decoded
     /// body (SPEC §4 success and HTTP errors).
-    pub fn finish(&self, head: &ResponseHead, body: Vec<u8>) -> Result<Response, Error> {
+    pub fn finish(&self, head: ResponseHead, body: Vec<u8>) -> Result<Response, Error> {
         classify(head, body, self.data_type)
     }
 }

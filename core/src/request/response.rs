@@ -116,13 +116,10 @@ pub fn is_success(status: u16) -> bool {
 /// Turns a final response into the result of `my.request` (SPEC §4):
 /// 200-299 and 304 succeed with decoded data; 429 is error 20; any other
 /// status is error 19 carrying status, headers and the body as text.
-pub fn classify(
-    head: &ResponseHead,
-    body: Vec<u8>,
-    data_type: DataType,
-) -> Result<Response, Error> {
+pub fn classify(head: ResponseHead, body: Vec<u8>, data_type: DataType) -> Result<Response, Error> {
     let status = head.status;
-    let headers = head.js_headers();
+    let reason = head.reason.clone();
+    let headers = head.into_js_headers();
     if is_success(status) {
         let data = decode_data(data_type, body)?;
         return Ok(Response {
@@ -140,7 +137,7 @@ pub fn classify(
     } else {
         (
             ErrorKind::HttpStatus,
-            format!("HTTP error {status} {}", head.reason),
+            format!("HTTP error {status} {reason}"),
         )
     };
     Err(Error::new(kind, message).with_response(HttpErrorResponse {
