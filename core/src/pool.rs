@@ -128,6 +128,44 @@ impl<C> Pool<C> {
         found
     }
 
+    /// The connection to reuse for `attempt` of a `method` request: the
+    /// most recently returned one, probed with `is_stale` first where
+    /// [`must_probe`] says so; stale ones are handed to `discard`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
+    /// use mpnet_core::request::Method;
+    /// use mpnet_core::{Limits, Target};
+    /// let t = Target::parse("https://a.example/", &Limits::default()).unwrap();
+    /// let key = PoolKey::new(&t, None);
+    /// let mut pool = Pool::new(PoolConfig::default());
+    /// let now = Instant::now();
+    /// pool.put(key.clone(), "old, closed by the peer", now);
+    /// pool.put(key.clone(), "closed too", now);
+    /// let later = now + Duration::from_secs(2); // idle past PROBE_AFTER_IDLE
+    /// let mut dropped = Vec::new();
+    /// let got = pool.take_for_request(&key, later, Method::Get, 0, |_| true, |c| dropped.push(c));
+    /// assert_eq!((got, dropped.len()), (None, 2));
+    /// ```
+    pub fn take_for_request(
+        &mut self,
+        key: &PoolKey,
+        now: Instant,
+        method: crate::request::Method,
+        attempt: u32,
+        mut is_stale: impl FnMut(&mut C) -> bool,
+        mut discard: impl FnMut(C),
+    ) -> Option<C> {
+        loop {
+            let (mut conn, idle) = self.take_idle(key, now)?;
+            if !must_probe(method, idle, attempt) || !is_stale(&mut conn) {
+                return Some(conn);
+            }
+            discard(conn);
+        }
+    }
+
     /// Returns a connection for reuse. The oldest idle connections go first
     /// when a bound is reached.
     pub fn put(&mut self, key: PoolKey, conn: C, now: Instant) {

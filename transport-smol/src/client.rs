@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use mpnet_core::pool::{self, Pool, PoolConfig, PoolKey};
+use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{Method, RequestOptions, Response};
 use mpnet_core::task::{Callbacks, PageId};
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
@@ -93,16 +93,16 @@ impl std::fmt::Debug for ClientInner {
 
 impl ClientInner {
     /// A pooled connection for `attempt` of a `method` request, probed
-    /// first where the core says it must be ([`pool::must_probe`]).
+    /// first where the core says it must be (`pool::must_probe`).
     pub(crate) fn take_pooled(&self, key: &PoolKey, method: Method, attempt: u32) -> Option<Conn> {
-        let now = Instant::now();
-        loop {
-            let (mut conn, idle) = self.lock_pool().take_idle(key, now)?;
-            if !pool::must_probe(method, idle, attempt) || !conn.is_stale() {
-                return Some(conn);
-            }
-            conn.close();
-        }
+        self.lock_pool().take_for_request(
+            key,
+            Instant::now(),
+            method,
+            attempt,
+            Conn::is_stale,
+            Conn::close,
+        )
     }
 
     pub(crate) fn put_pooled(&self, conn: Conn) {
