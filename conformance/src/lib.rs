@@ -854,6 +854,9 @@ pub fn run_all<T: Transport>(transport: &T) {
     if let Err(why) = closed_while_idle(transport, &env) {
         failures.push(format!("connection closed while idle: {why}"));
     }
+    if let Err(why) = shorter_timeout_on_reused_connection(transport, &env) {
+        failures.push(format!("shorter timeout on a reused connection: {why}"));
+    }
     assert!(
         failures.is_empty(),
         "[{}] {} conformance failures:\n{}",
@@ -902,6 +905,50 @@ fn closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), Strin
             "{} connections for 3 requests, each closed after its answer (3 expected)",
             server.connections_accepted()
         )
+    })
+}
+
+/// A request with a short timeout on a connection that served one with
+/// the default 30 s: its own deadline holds (error 13 after ~0.3 s), not
+/// the earlier call's.
+fn shorter_timeout_on_reused_connection<T: Transport>(
+    transport: &T,
+    env: &Env,
+) -> Result<(), String> {
+    let server = HttpsServer::start(&env.ca);
+    let opts = vec![
+        RequestOptions::new(server.url("/get")),
+        RequestOptions::new(server.url("/delay/3")).timeout(Duration::from_millis(300)),
+    ];
+    let started = Instant::now();
+    let results = transport.request_many(&env.ctx(), opts);
+    let elapsed = started.elapsed();
+    match results.as_slice() {
+        [Ok(_), Err(e)] if e.code(Api::Request) == 13 => {}
+        [Ok(_), Err(e)] => {
+            return Err(format!(
+                "error {} ({}) instead of 13",
+                e.code(Api::Request),
+                e.message()
+            ))
+        }
+        [first, second] => {
+            return Err(format!(
+                "first {:?}, second {:?}",
+                first.as_ref().map(|r| r.status),
+                second.as_ref().map(|r| r.status)
+            ))
+        }
+        _ => return Err(format!("{} results for 2 requests", results.len())),
+    }
+    ensure(server.connections_accepted() == 1, || {
+        format!(
+            "{} connections (the second request should reuse the first's)",
+            server.connections_accepted()
+        )
+    })?;
+    ensure(elapsed < Duration::from_millis(2500), || {
+        format!("took {elapsed:?}: the 300 ms timeout did not hold")
     })
 }
 
