@@ -120,7 +120,7 @@ pub fn self_command(args: &[&str]) -> Result<Vec<String>, String> {
 /// --child upload   CLIENT URL CA_PEM FILE
 /// ```
 ///
-/// CLIENT is `mpnet-blocking` or `reqwest`. Exits 0 when the transfer
+/// CLIENT is `mpnet-blocking`, `mpnet-smol` (feature `smol`) or `reqwest`. Exits 0 when the transfer
 /// completed with the expected size.
 pub fn child_main(args: &[String]) -> i32 {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -167,6 +167,15 @@ fn download(client: &str, url: &str, ca: &Path, dir: &Path, size: u64) -> Result
                 .map_err(|e| e.to_string())?;
             check_size(&res.ap_file_path, size)
         }
+        #[cfg(feature = "smol")]
+        "mpnet-smol" => {
+            let c = crate::clients::mpnet_smol_from_pem(origin_of(url)?, ca, dir)?;
+            let res = smol::block_on(
+                c.download_file(DownloadOptions::new(url).timeout(Duration::from_secs(3600))),
+            )
+            .map_err(|e| e.to_string())?;
+            check_size(&res.ap_file_path, size)
+        }
         "reqwest" => {
             let c = crate::clients::reqwest_from_pem(ca)?;
             let path: PathBuf = dir.join("reqwest-download.bin");
@@ -200,6 +209,15 @@ fn upload(client: &str, url: &str, ca: &Path, file: &Path) -> Result<(), String>
                 .upload_file(UploadOptions::new(url, file.to_string_lossy(), "file"))
                 .map_err(|e| e.to_string())?;
             res.data
+        }
+        #[cfg(feature = "smol")]
+        "mpnet-smol" => {
+            let dir = file.parent().ok_or("file has no folder")?;
+            let c = crate::clients::mpnet_smol_from_pem(origin_of(url)?, ca, dir)?;
+            let opts = UploadOptions::new(url, file.to_string_lossy(), "file");
+            smol::block_on(c.upload_file(opts))
+                .map_err(|e| e.to_string())?
+                .data
         }
         "reqwest" => {
             let c = crate::clients::reqwest_from_pem(ca)?;

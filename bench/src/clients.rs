@@ -130,8 +130,24 @@ pub fn mpnet_from_pem(
     ca_pem: &Path,
     dir: &Path,
 ) -> Result<mpnet_blocking::Client, String> {
+    mpnet_blocking::Client::new(ctx_from_pem(origin, ca_pem, dir)?).map_err(|e| e.to_string())
+}
+
+/// [`mpnet_from_pem`] for mpnet-smol.
+#[cfg(feature = "smol")]
+pub fn mpnet_smol_from_pem(
+    origin: &str,
+    ca_pem: &Path,
+    dir: &Path,
+) -> Result<mpnet_smol::Client, String> {
+    mpnet_smol::Client::new(ctx_from_pem(origin, ca_pem, dir)?).map_err(|e| e.to_string())
+}
+
+/// An app context for `origin` trusting the CA in `ca_pem`, with `dir` as
+/// its file sandbox.
+fn ctx_from_pem(origin: &str, ca_pem: &Path, dir: &Path) -> Result<AppContext, String> {
     let pem = std::fs::read_to_string(ca_pem).map_err(|e| e.to_string())?;
-    let ctx = AppContext::builder("2021000000000000", "1.0.0")
+    AppContext::builder("2021000000000000", "1.0.0")
         .whitelist([origin])
         .map_err(|e| e.to_string())?
         .use_web_pki_roots(false)
@@ -140,8 +156,7 @@ pub fn mpnet_from_pem(
         .read_dir(dir)
         .temp_dir(dir)
         .build()
-        .map_err(|e| e.to_string())?;
-    mpnet_blocking::Client::new(ctx).map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// A single-threaded tokio runtime for reqwest (its connection tasks run on

@@ -5,11 +5,11 @@
 //! | client | download | upload |
 //! |---|---|---|
 //! | mpnet-blocking | `download_file` | `upload_file` |
+//! | mpnet-smol (feature `smol`) | `download_file` under `smol::block_on` | `upload_file` under `smol::block_on` |
 //! | curl (the command) | `curl -o FILE` | `curl -F file=@FILE` |
 //! | reqwest | `chunk()` loop into a `std::fs::File` | `multipart::Form::file` (streamed) |
 //!
-//! mpnet-smol has no downloadFile/uploadFile yet, so it is not in these
-//! rows.
+//! Each mpnet transport is compared with each peer.
 
 use std::io::Write;
 use std::path::Path;
@@ -76,38 +76,52 @@ fn rows(c: &Ctx<'_>, what: &str, speed: Vec<Series>, usage: Vec<Usage>, speed_ta
     };
     let rss = series(|u| &u.rss);
     let cpu = series(|u| &u.cpu);
-    let (m, m_rss, m_cpu) = (speed[0].clone(), rss[0].clone(), cpu[0].clone());
-    for i in 1..speed.len() {
-        let target = if speed[i].label == "curl" {
-            speed_target
-        } else {
-            "info"
-        };
-        c.report.row(row(
-            what,
-            "MB/s",
-            m.clone(),
-            Some(speed[i].clone()),
-            true,
-            target,
-        ));
-        c.report.row(row(
-            what,
-            "peak RSS MiB",
-            m_rss.clone(),
-            Some(rss[i].clone()),
-            false,
-            "mpnet < 32 MiB",
-        ));
-        c.report.row(row(
-            what,
-            "client CPU s/GiB",
-            m_cpu.clone(),
-            Some(cpu[i].clone()),
-            false,
-            "info",
-        ));
+    let is_mpnet = |s: &Series| s.label.starts_with("mpnet");
+    for m in (0..speed.len()).filter(|&i| is_mpnet(&speed[i])) {
+        for p in (0..speed.len()).filter(|&i| !is_mpnet(&speed[i])) {
+            let target = if speed[p].label == "curl" {
+                speed_target
+            } else {
+                "info"
+            };
+            c.report.row(row(
+                what,
+                "MB/s",
+                speed[m].clone(),
+                Some(speed[p].clone()),
+                true,
+                target,
+            ));
+            c.report.row(row(
+                what,
+                "peak RSS MiB",
+                rss[m].clone(),
+                Some(rss[p].clone()),
+                false,
+                "mpnet < 32 MiB",
+            ));
+            c.report.row(row(
+                what,
+                "client CPU s/GiB",
+                cpu[m].clone(),
+                Some(cpu[p].clone()),
+                false,
+                "info",
+            ));
+        }
     }
+}
+
+/// The series in the order of the usage slots (mpnet-blocking, mpnet-smol,
+/// curl, reqwest), with a skipped series where a client did not run.
+fn fill_gaps(mut speed: Vec<Series>, has_curl: bool) -> Vec<Series> {
+    if !cfg!(feature = "smol") {
+        speed.insert(1, skipped("mpnet-smol", "built without the smol feature"));
+    }
+    if !has_curl {
+        speed.insert(2, skipped("curl", "no curl on PATH"));
+    }
+    speed
 }
 
 /// The download scenario.
@@ -129,11 +143,12 @@ pub(crate) fn download(c: &Ctx<'_>) -> Result<(), String> {
     let dir = dl.to_string_lossy().into_owned();
     let size_s = size.to_string();
     let curl_out = dl.join("curl-download.bin");
-    let mut usage: Vec<Usage> = (0..3).map(|_| Usage::default()).collect();
-    let [r_mpnet, r_curl, r_reqwest] = &mut usage[..] else {
+    let mut usage: Vec<Usage> = (0..4).map(|_| Usage::default()).collect();
+    let [r_mpnet, r_smol, r_curl, r_reqwest] = &mut usage[..] else {
         return Err("usage slots".into());
     };
     let mpnet_cmd = self_command(&["download", "mpnet-blocking", &url, &ca, &dir, &size_s])?;
+    let smol_cmd = self_command(&["download", "mpnet-smol", &url, &ca, &dir, &size_s])?;
     let reqwest_cmd = self_command(&["download", "reqwest", &url, &ca, &dir, &size_s])?;
     let curl_cmd: Vec<String> = [
         "curl",
@@ -159,6 +174,16 @@ pub(crate) fn download(c: &Ctx<'_>) -> Result<(), String> {
             speed
         }),
     )];
+    if cfg!(feature = "smol") {
+        clients.push((
+            "mpnet-smol".into(),
+            Box::new(|| {
+                let speed = run_measured(&smol_cmd, size, r_smol);
+                clear();
+                speed
+            }),
+        ));
+    }
     if has_curl {
         clients.push((
             "curl".into(),
@@ -182,10 +207,7 @@ pub(crate) fn download(c: &Ctx<'_>) -> Result<(), String> {
             speed
         }),
     ));
-    let mut speed = take_turns(c.config.runs, clients);
-    if !has_curl {
-        speed.insert(1, skipped("curl", "no curl on PATH"));
-    }
+    let speed = fill_gaps(take_turns(c.config.runs, clients), has_curl);
     let what = format!("download {} MiB to a file", size >> 20);
     rows(c, &what, speed, usage, "≥ 1.0x curl");
     Ok(())
@@ -223,11 +245,12 @@ pub(crate) fn upload(c: &Ctx<'_>) -> Result<(), String> {
     let file = c.dir.join("upload.bin");
     make_upload_file(&file, size)?;
     let file_s = file.to_string_lossy().into_owned();
-    let mut usage: Vec<Usage> = (0..3).map(|_| Usage::default()).collect();
-    let [r_mpnet, r_curl, r_reqwest] = &mut usage[..] else {
+    let mut usage: Vec<Usage> = (0..4).map(|_| Usage::default()).collect();
+    let [r_mpnet, r_smol, r_curl, r_reqwest] = &mut usage[..] else {
         return Err("usage slots".into());
     };
     let mpnet_cmd = self_command(&["upload", "mpnet-blocking", &url, &ca, &file_s])?;
+    let smol_cmd = self_command(&["upload", "mpnet-smol", &url, &ca, &file_s])?;
     let reqwest_cmd = self_command(&["upload", "reqwest", &url, &ca, &file_s])?;
     let answer = c.dir.join("curl-upload-answer.json");
     let form = format!("file=@{file_s}");
@@ -253,6 +276,12 @@ pub(crate) fn upload(c: &Ctx<'_>) -> Result<(), String> {
         "mpnet-blocking".into(),
         Box::new(|| run_measured(&mpnet_cmd, size, r_mpnet)),
     )];
+    if cfg!(feature = "smol") {
+        clients.push((
+            "mpnet-smol".into(),
+            Box::new(|| run_measured(&smol_cmd, size, r_smol)),
+        ));
+    }
     if has_curl {
         clients.push((
             "curl".into(),
@@ -269,10 +298,7 @@ pub(crate) fn upload(c: &Ctx<'_>) -> Result<(), String> {
         "reqwest 0.12".into(),
         Box::new(|| run_measured(&reqwest_cmd, size, r_reqwest)),
     ));
-    let mut speed = take_turns(c.config.runs, clients);
-    if !has_curl {
-        speed.insert(1, skipped("curl", "no curl on PATH"));
-    }
+    let speed = fill_gaps(take_turns(c.config.runs, clients), has_curl);
     let what = format!("upload {} MiB multipart", size >> 20);
     rows(c, &what, speed, usage, "≥ 1.0x curl");
     let _ = std::fs::remove_file(&file);
