@@ -113,7 +113,7 @@ mod tests {
         let tie_neighbour = ob.len() == mb.len()
             && ob[..ob.len() - 1] == mb[..mb.len() - 1]
             && ob[ob.len() - 1].abs_diff(mb[mb.len() - 1]) == 1
-            && (ob[ob.len() - 1] - b'0') % 2 == 0
+            && (ob[ob.len() - 1] - b'0').is_multiple_of(2)
             && m.parse::<f64>() == Ok(f)
             && out.parse::<f64>() == Ok(f);
         if tie_neighbour {
