@@ -29,7 +29,7 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 /// Where client frame masks come from (RFC 6455 §5.3: a fresh,
@@ -375,12 +375,24 @@ pub struct FrameDecoder {
     head: [u8; 14],
     head_len: usize,
     current: Option<FrameHeader>,
-    payload: Vec<u8>,
+    /// The payload of the frame being read.
+    payload: BytesMut,
+    /// Where the payloads of non-text frames are written: each completed
+    /// one is split off it, and its allocation is taken back for the next
+    /// frame once the app has dropped the message (`BytesMut::reserve`), so
+    /// a stream of binary messages reuses one buffer that stays warm in
+    /// the cache instead of a fresh allocation per message. Text frames get
+    /// a buffer of their own, which becomes the message's `String` as is.
+    arena: BytesMut,
 }
 
 /// How many bytes of payload capacity are reserved ahead of arrival; a
 /// header's claimed length alone never allocates more than this.
 const RESERVE_AHEAD: usize = 64 * 1024;
+
+/// A frame longer than this does not leave its buffer to the arena (the
+/// decoder keeps no more than about this much after a large message).
+const KEEP_ARENA: usize = 256 * 1024;
 
 impl FrameDecoder {
     /// A decoder for frames arriving at `role`'s end. A text or binary frame
@@ -393,7 +405,8 @@ impl FrameDecoder {
             head: [0; 14],
             head_len: 0,
             current: None,
-            payload: Vec::new(),
+            payload: BytesMut::new(),
+            arena: BytesMut::new(),
         }
     }
 
@@ -421,7 +434,13 @@ impl FrameDecoder {
                 match header {
                     Some(h) => {
                         self.current = Some(h);
-                        self.payload = Vec::with_capacity(h.len.min(RESERVE_AHEAD));
+                        let ahead = h.len.min(RESERVE_AHEAD);
+                        if h.opcode == OpCode::Data(Data::Text) {
+                            self.payload = BytesMut::with_capacity(ahead);
+                        } else {
+                            self.payload = std::mem::take(&mut self.arena);
+                            self.payload.reserve(ahead);
+                        }
                         h
                     }
                     None => return Ok((used, None)),
@@ -446,7 +465,18 @@ impl FrameDecoder {
             return Ok((used, None));
         }
         self.current = None;
-        let payload = Bytes::from(std::mem::take(&mut self.payload));
+        let payload = if header.opcode == OpCode::Data(Data::Text) {
+            // Its own buffer, whole: `Vec::from` takes it back without a copy.
+            std::mem::take(&mut self.payload).freeze()
+        } else {
+            let payload = self.payload.split().freeze();
+            if header.len <= KEEP_ARENA {
+                self.arena = std::mem::take(&mut self.payload);
+            } else {
+                self.payload = BytesMut::new();
+            }
+            payload
+        };
         Ok((
             used,
             Some(Frame {
@@ -462,7 +492,7 @@ impl FrameDecoder {
     pub fn partial(&self) -> Option<PartialFrame<'_>> {
         self.current.as_ref().map(|header| PartialFrame {
             header,
-            payload: &self.payload,
+            payload: &self.payload[..],
         })
     }
 
