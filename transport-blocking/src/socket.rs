@@ -672,7 +672,8 @@ fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> 
 /// Reads until the connection terminates; every read is decrypted and fed
 /// to the core one message at a time, and its output and events passed on.
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Room for a 64 KiB message with its frame and TLS overhead in one read.
+    let mut buf = vec![0u8; 128 * 1024];
     // The read timeout last set (a system call only when it changes).
     let mut armed: Option<Duration> = None;
     loop {
