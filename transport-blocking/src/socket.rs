@@ -178,7 +178,7 @@ fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> 
         plain = plain.get(n..).unwrap_or_default();
         let mut drained = false;
         while tls.wants_write() {
-            tls.write_tls(wire)?;
+            tls.write_tls(&mut InPieces(wire))?;
             drained = true;
         }
         if n == 0 && !drained {
@@ -189,6 +189,31 @@ fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> 
         }
     }
     Ok(())
+}
+
+/// Appends what is written to a `Vec` in small pieces
+/// (`mpnet_core::ws::frame::extend_in_pieces`: faster than one large
+/// `memcpy` on some CPUs).
+struct InPieces<'a>(&'a mut Vec<u8>);
+
+impl Write for InPieces<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut n = 0;
+        for buf in bufs {
+            mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
+            n += buf.len();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One socket (a `SocketTask`, or the app socket).
