@@ -764,6 +764,13 @@ async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
         if terminated {
             return;
         }
+        // An answer queued for the writer task goes out before this task
+        // reads again: the read would most likely find nothing yet (two
+        // system calls and a re-registration) and delay the answer.
+        let queued = lock(&shared.io).out.as_ref().is_some_and(|o| !o.is_empty());
+        if queued {
+            future::yield_now().await;
+        }
     }
 }
 
