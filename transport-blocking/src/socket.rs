@@ -178,7 +178,7 @@ fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> 
         plain = plain.get(n..).unwrap_or_default();
         let mut drained = false;
         while tls.wants_write() {
-            tls.write_tls(wire)?;
+            tls.write_tls(&mut InPieces(wire))?;
             drained = true;
         }
         if n == 0 && !drained {
@@ -189,6 +189,31 @@ fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> 
         }
     }
     Ok(())
+}
+
+/// Appends what is written to a `Vec` in small pieces
+/// (`mpnet_core::ws::frame::extend_in_pieces`: faster than one large
+/// `memcpy` on some CPUs).
+struct InPieces<'a>(&'a mut Vec<u8>);
+
+impl Write for InPieces<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut n = 0;
+        for buf in bufs {
+            mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
+            n += buf.len();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One socket (a `SocketTask`, or the app socket).
@@ -669,11 +694,11 @@ fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> 
     Ok(closed)
 }
 
-/// Reads until the connection terminates; every read is decrypted, fed to
-/// the core one message at a time, and its output and events passed on.
+/// Reads until the connection terminates; every read is decrypted and fed
+/// to the core one message at a time, and its output and events passed on.
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut plain = Vec::new();
+    // Room for a 64 KiB message with its frame and TLS overhead in one read.
+    let mut buf = vec![0u8; 128 * 1024];
     // The read timeout last set (a system call only when it changes).
     let mut armed: Option<Duration> = None;
     loop {
@@ -695,51 +720,27 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         }
         let read = tcp.read(&mut buf);
         let now = Instant::now();
-        // Decrypt (or report the end) under the lock.
-        let received = {
-            let mut io = lock(&shared.io);
-            let io = &mut *io;
-            let Some(ws) = io.ws.as_mut() else { return };
-            match read {
-                Ok(0) => {
-                    ws.handle_eof();
-                    None
-                }
-                Ok(n) => {
-                    plain.clear();
-                    let decrypted = match io.tls.as_mut() {
-                        Some(tls) => tls_input(tls, &buf[..n], &mut plain),
-                        None => {
-                            plain.extend_from_slice(&buf[..n]);
-                            Ok(false)
-                        }
-                    };
-                    match decrypted {
-                        Ok(peer_closed) => Some(peer_closed),
-                        Err(e) => {
-                            ws.handle_transport_error(tls::io_error(&e, "reading failed"));
-                            None
-                        }
-                    }
-                }
-                Err(e) if conn::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                    ws.handle_timeout(now);
-                    None
-                }
-                Err(e) => {
-                    ws.handle_transport_error(Error::new(
-                        ErrorKind::Unknown,
-                        format!("reading failed: {e}"),
-                    ));
-                    None
+        match read {
+            Ok(n) if n > 0 => {
+                let wire = buf.get(..n).unwrap_or_default();
+                if lock(&shared.io).tls.is_some() {
+                    feed_tls(shared, now, wire);
+                } else {
+                    feed(shared, now, wire);
                 }
             }
-        };
-        if let Some(peer_closed) = received {
-            feed(shared, now, &plain);
-            if peer_closed {
-                if let Some(ws) = lock(&shared.io).ws.as_mut() {
-                    ws.handle_eof();
+            other => {
+                let mut io = lock(&shared.io);
+                let Some(ws) = io.ws.as_mut() else { return };
+                match other {
+                    Ok(_) => ws.handle_eof(),
+                    Err(e) if conn::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                        ws.handle_timeout(now);
+                    }
+                    Err(e) => ws.handle_transport_error(Error::new(
+                        ErrorKind::Unknown,
+                        format!("reading failed: {e}"),
+                    )),
                 }
             }
         }
@@ -751,6 +752,68 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         shared.deliver(events);
         if terminated {
             return;
+        }
+    }
+}
+
+/// Decrypts `wire` and feeds the plaintext to the core one message at a
+/// time, straight from rustls' buffer (no copy of its own), delivering each
+/// message's events before the next frame is read. A clean `close_notify`
+/// is the end of the stream; a TLS failure fails the connection.
+fn feed_tls(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
+    use std::io::BufRead;
+    let mut peer_closed = false;
+    loop {
+        let events = {
+            let mut io = lock(&shared.io);
+            let io = &mut *io;
+            let (Some(ws), Some(tls)) = (io.ws.as_mut(), io.tls.as_mut()) else {
+                return;
+            };
+            if ws.is_terminated() {
+                return;
+            }
+            let mut reader = tls.reader();
+            match reader.fill_buf() {
+                Ok(plain) if !plain.is_empty() => {
+                    let used = ws.handle_input_step(now, plain);
+                    reader.consume(used);
+                    if used == 0 {
+                        // Terminated: the rest is not wanted.
+                        return;
+                    }
+                }
+                // No plaintext ready: decrypt more of `wire`, if any.
+                _ if wire.is_empty() => break,
+                _ => {
+                    let step = tls.read_tls(&mut wire).and_then(|read| {
+                        let state = tls
+                            .process_new_packets()
+                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        Ok((read, state.peer_has_closed()))
+                    });
+                    match step {
+                        Ok((read, closed)) => {
+                            peer_closed |= closed;
+                            if read == 0 {
+                                // rustls takes nothing more (close_notify seen).
+                                wire = &[];
+                            }
+                        }
+                        Err(e) => {
+                            ws.handle_transport_error(tls::io_error(&e, "reading failed"));
+                            return;
+                        }
+                    }
+                }
+            }
+            io.flush()
+        };
+        shared.deliver(events);
+    }
+    if peer_closed {
+        if let Some(ws) = lock(&shared.io).ws.as_mut() {
+            ws.handle_eof();
         }
     }
 }

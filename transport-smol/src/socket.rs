@@ -21,14 +21,17 @@
 
 use std::io;
 use std::net::{Shutdown, TcpStream};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use async_io::Timer;
-use futures_lite::io::{ReadHalf, WriteHalf};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use async_io::{Async, Timer};
+use futures_lite::io::{BufReader, ReadHalf, WriteHalf};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
@@ -45,7 +48,7 @@ use mpnet_core::{tls, Error, ErrorKind};
 
 use crate::cancel::Cancel;
 use crate::client::{Client, ClientInner};
-use crate::conn::{self, Stream};
+use crate::conn;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -386,6 +389,98 @@ pub(crate) fn connect_socket(
 /// writing half and the queue of bytes to write.
 type WriterHalf = (WriteHalf<Stream>, Receiver<Vec<u8>>);
 
+/// How much a TLS socket's reads take from the kernel at once.
+const READ_BUFFER: usize = 128 * 1024;
+
+/// The socket's stream. Under TLS, rustls reads the socket through a
+/// [`READ_BUFFER`] buffer: it asks for at most 4 KiB (or one record) per
+/// read, so a 64 KiB message would otherwise cost about eight system calls
+/// where one is enough.
+enum Stream {
+    Plain(Async<TcpStream>),
+    Tls(Box<TlsStream<Buffered>>),
+}
+
+/// The TCP socket with a read buffer; writes (vectored ones too, as
+/// rustls makes them) go straight to the socket.
+struct Buffered(BufReader<Async<TcpStream>>);
+
+impl AsyncRead for Buffered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Buffered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.0.get_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.0.get_mut()).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.0.get_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.0.get_mut()).poll_close(cx)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        }
+    }
+}
+
 /// The old app socket when a new `connectSocket` comes (SPEC §7): a connect
 /// still in progress fails with 2; an open socket gets its close event
 /// (1000) now, before anything of the new one, and closes in the background.
@@ -550,7 +645,8 @@ async fn open(
     let mut stream = if target.scheme().is_secure() {
         let name = tls::server_name(target)?;
         let connector = TlsConnector::from(tls::websocket_config(&client.tls));
-        let session = conn::before(deadline, connector.connect(name, tcp))
+        let buffered = Buffered(BufReader::with_capacity(READ_BUFFER, tcp));
+        let session = conn::before(deadline, connector.connect(name, buffered))
             .await
             .map_err(|e| io_err(&e, "TLS handshake failed"))?;
         Stream::Tls(Box::new(session))
@@ -667,6 +763,13 @@ async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
         shared.deliver(events);
         if terminated {
             return;
+        }
+        // An answer queued for the writer task goes out before this task
+        // reads again: the read would most likely find nothing yet (two
+        // system calls and a re-registration) and delay the answer.
+        let queued = lock(&shared.io).out.as_ref().is_some_and(|o| !o.is_empty());
+        if queued {
+            future::yield_now().await;
         }
     }
 }
