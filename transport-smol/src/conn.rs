@@ -27,11 +27,11 @@ use rustls::ClientConfig;
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
-/// A socket, plain or under TLS (also the WebSocket's stream, split into
-/// its reading and writing halves).
-pub(crate) enum Stream {
+/// A socket, plain or under TLS over `T` (the TCP socket itself, or the
+/// WebSocket's buffered reader of it).
+pub(crate) enum Stream<T = Async<TcpStream>> {
     Plain(Async<TcpStream>),
-    Tls(Box<TlsStream<Async<TcpStream>>>),
+    Tls(Box<TlsStream<T>>),
 }
 
 impl Stream {
@@ -44,7 +44,7 @@ impl Stream {
     }
 }
 
-impl AsyncRead for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -57,7 +57,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -175,21 +175,20 @@ impl Conn {
         }
     }
 
-    /// Runs `step` until it is ready or `deadline` passes (`TimedOut`). A
-    /// deadline already passed fails without trying `step`.
+    /// Runs `step` until it is ready or `deadline` passes (`TimedOut`, on
+    /// the connection's [`DeadlineTimer`]). A deadline already passed fails
+    /// without trying `step`.
     async fn until<T>(
         &mut self,
         deadline: Instant,
-        mut step: impl FnMut(&mut Stream, &mut Context<'_>) -> Poll<io::Result<T>>,
+        mut step: impl FnMut(&mut Conn, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> io::Result<T> {
         if Instant::now() >= deadline {
             return Err(timed_out());
         }
-        future::poll_fn(|cx| {
-            if let Poll::Ready(r) = step(&mut self.stream, cx) {
-                return Poll::Ready(r);
-            }
-            self.timer.poll(cx, deadline).map(Err)
+        future::poll_fn(|cx| match step(self, cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => self.timer.poll(cx, deadline).map(Err),
         })
         .await
     }
@@ -197,9 +196,9 @@ impl Conn {
     /// Writes all of `data` before `deadline`.
     pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
         let mut written = 0;
-        self.until(deadline, |stream, cx| {
+        self.until(deadline, |conn, cx| {
             while written < data.len() {
-                match ready!(Pin::new(&mut *stream).poll_write(cx, &data[written..])) {
+                match ready!(Pin::new(&mut conn.stream).poll_write(cx, &data[written..])) {
                     Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Ok(n) => written += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -213,8 +212,10 @@ impl Conn {
 
     /// Flushes buffered TLS records: the request has been sent.
     pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
-        self.until(deadline, |stream, cx| Pin::new(stream).poll_flush(cx))
-            .await?;
+        self.until(deadline, |conn, cx| {
+            Pin::new(&mut conn.stream).poll_flush(cx)
+        })
+        .await?;
         self.sent = true;
         Ok(())
     }
@@ -271,26 +272,14 @@ impl Conn {
 
     /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
     pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        if Instant::now() >= deadline {
-            return Err(timed_out());
-        }
         if std::mem::take(&mut self.sent) && self.drained() {
             let mut first = true;
-            future::poll_fn(|cx| {
-                if let Poll::Ready(r) = self.poll_answer_readable(cx, std::mem::take(&mut first)) {
-                    return Poll::Ready(r);
-                }
-                self.timer.poll(cx, deadline).map(Err)
+            self.until(deadline, |conn, cx| {
+                conn.poll_answer_readable(cx, std::mem::take(&mut first))
             })
             .await?;
         }
-        future::poll_fn(|cx| {
-            if let Poll::Ready(r) = self.poll_fill(cx) {
-                return Poll::Ready(r);
-            }
-            self.timer.poll(cx, deadline).map(Err)
-        })
-        .await
+        self.until(deadline, Conn::poll_fill).await
     }
 
     /// `Ready(TimedOut)` once `deadline` has passed, else `Pending` with a

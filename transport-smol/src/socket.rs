@@ -31,7 +31,6 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::io::{BufReader, ReadHalf, WriteHalf};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
@@ -396,10 +395,7 @@ const READ_BUFFER: usize = 128 * 1024;
 /// [`READ_BUFFER`] buffer: it asks for at most 4 KiB (or one record) per
 /// read, so a 64 KiB message would otherwise cost about eight system calls
 /// where one is enough.
-enum Stream {
-    Plain(Async<TcpStream>),
-    Tls(Box<TlsStream<Buffered>>),
-}
+type Stream = conn::Stream<Buffered>;
 
 /// The TCP socket with a read buffer; writes (vectored ones too, as
 /// rustls makes them) go straight to the socket.
@@ -438,46 +434,6 @@ impl AsyncWrite for Buffered {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(self.0.get_mut()).poll_close(cx)
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_close(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
-        }
     }
 }
 
