@@ -3,6 +3,8 @@
 //! repeated field, a token in a comma list, and the header object a
 //! mini-program sees (SPEC §4).
 
+use std::borrow::Cow;
+
 use super::ProtocolError;
 
 /// A parsed response head. Names keep the server's spelling and order.
@@ -75,20 +77,12 @@ impl ResponseHead {
     /// );
     /// ```
     pub fn js_headers(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::with_capacity(self.headers.len());
-        // A linear scan: heads have few fields, and it needs no map and no
-        // lower-cased copies of the names.
-        for (name, value) in &self.headers {
-            let value = String::from_utf8_lossy(value);
-            match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                Some((_, joined)) => {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                }
-                None => out.push((name.clone(), value.into_owned())),
-            }
-        }
-        out
+        join_js_fields(
+            self.headers.len(),
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value))),
+        )
     }
 
     /// [`js_headers`](Self::js_headers), taking the head apart: names are
@@ -110,22 +104,41 @@ impl ResponseHead {
     /// assert_eq!(head.js_headers(), head.clone().into_js_headers());
     /// ```
     pub fn into_js_headers(self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::with_capacity(self.headers.len());
-        for (name, value) in self.headers {
-            let value = match String::from_utf8(value) {
-                Ok(v) => v,
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-            };
-            match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                Some((_, joined)) => {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                }
-                None => out.push((name, value)),
-            }
-        }
-        out
+        join_js_fields(
+            self.headers.len(),
+            self.headers.into_iter().map(|(name, value)| {
+                let value = match String::from_utf8(value) {
+                    Ok(v) => v,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                };
+                (name, Cow::Owned(value))
+            }),
+        )
     }
+}
+
+/// The JavaScript header object of a head's fields, in order: repeated
+/// names (ASCII case-insensitive) joined with `", "` under the first
+/// spelling. A linear scan: heads have few fields, and it needs no map and
+/// no lower-cased copies of the names.
+fn join_js_fields<'a, N: AsRef<str> + Into<String>>(
+    len: usize,
+    fields: impl Iterator<Item = (N, Cow<'a, str>)>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(len);
+    for (name, value) in fields {
+        match out
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_ref()))
+        {
+            Some((_, joined)) => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            None => out.push((name.into(), value.into_owned())),
+        }
+    }
+    out
 }
 
 /// The elements of a comma-separated header list, trimmed of optional
