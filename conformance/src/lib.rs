@@ -80,6 +80,16 @@ impl Env {
         self.builder().allow_any_origin().build().expect("context")
     }
 
+    /// [`ctx`](Self::ctx) with the loopback switch on (plain http/ws to
+    /// 127.0.0.1 allowed).
+    pub fn ctx_loopback(&self) -> AppContext {
+        self.builder()
+            .allow_any_origin()
+            .allow_insecure_loopback(true)
+            .build()
+            .expect("context")
+    }
+
     /// A context builder with the test CA trusted.
     pub fn builder(&self) -> mpnet_core::AppContextBuilder {
         AppContext::builder("2021000000000000", "1.0.0")
@@ -434,13 +444,10 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "plain http to loopback with the switch works",
             setup: |env| {
-                let ctx = env
-                    .builder()
-                    .allow_any_origin()
-                    .allow_insecure_loopback(true)
-                    .build()
-                    .expect("ctx");
-                Setup::new(ctx, RequestOptions::new(env.http.url("/get")))
+                Setup::new(
+                    env.ctx_loopback(),
+                    RequestOptions::new(env.http.url("/get")),
+                )
             },
             expect: Expect::Ok(200, no_check),
             within: 5 * SEC,
@@ -886,13 +893,7 @@ fn closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), Strin
             .method(Method::Post)
             .text("x"),
     ];
-    let ctx = env
-        .builder()
-        .allow_any_origin()
-        .allow_insecure_loopback(true)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let results = transport.request_many(&ctx, opts);
+    let results = transport.request_many(&env.ctx_loopback(), opts);
     for (i, r) in results.iter().enumerate() {
         match r {
             Ok(r) if r.status == 200 => {}
