@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use mpnet_core::task::Callbacks;
+use mpnet_core::ws::listeners::{CloseListener, MessageListener};
 use mpnet_core::ws::{CloseOptions, ConnectOptions, MessageData, SendOptions};
 
 use super::{row, take_turns, Ctx, Measure};
@@ -162,6 +163,37 @@ struct Chain {
 }
 
 impl Chain {
+    /// A chain for messages of `shape`, each sent by `send`.
+    fn new(shape: Shape, send: Box<dyn Fn() -> Result<(), String> + Send + Sync>) -> Arc<Self> {
+        Arc::new(Chain {
+            send,
+            expect_len: shape.len,
+            expect_text: shape.text,
+            until: Mutex::new((Instant::now(), 0)),
+            count: AtomicU64::new(0),
+            done: Mutex::new(None),
+        })
+    }
+
+    /// The socket listeners that drive `chain`: each echo sends the next
+    /// message; a close ends the run. They hold the chain weakly (the chain
+    /// holds the task, whose listener lists hold them).
+    fn listeners(chain: &Arc<Self>) -> (Arc<MessageListener>, Arc<CloseListener>) {
+        let weak = Arc::downgrade(chain);
+        let on_message = Arc::new(move |m: &MessageData| {
+            if let Some(chain) = weak.upgrade() {
+                chain.on_message(m);
+            }
+        });
+        let weak = Arc::downgrade(chain);
+        let on_close = Arc::new(move |code: u16, reason: &str| {
+            if let Some(chain) = weak.upgrade() {
+                chain.finish(Err(format!("socket closed: {code} {reason}")));
+            }
+        });
+        (on_message, on_close)
+    }
+
     fn finish(&self, r: Result<u64, String>) {
         if let Some(done) = self.done.lock().unwrap_or_else(|p| p.into_inner()).take() {
             done(r);
@@ -226,29 +258,14 @@ impl BlockingEcho {
         let task = client.connect_socket(connect_options(c.server), Callbacks::new());
         task.wait_connected().map_err(|e| e.to_string())?;
         let opts = send_options(shape, payload);
-        // The listeners hold the chain weakly (the chain holds the task,
-        // whose listener lists hold them).
         let sender = task.clone();
-        let chain = Arc::new(Chain {
-            send: Box::new(move || sender.send(&opts).map_err(|e| e.to_string())),
-            expect_len: shape.len,
-            expect_text: shape.text,
-            until: Mutex::new((Instant::now(), 0)),
-            count: AtomicU64::new(0),
-            done: Mutex::new(None),
-        });
-        let weak = Arc::downgrade(&chain);
-        task.on_message(Arc::new(move |m: &MessageData| {
-            if let Some(chain) = weak.upgrade() {
-                chain.on_message(m);
-            }
-        }));
-        let weak = Arc::downgrade(&chain);
-        task.on_close(Arc::new(move |code: u16, reason: &str| {
-            if let Some(chain) = weak.upgrade() {
-                chain.finish(Err(format!("socket closed: {code} {reason}")));
-            }
-        }));
+        let chain = Chain::new(
+            shape,
+            Box::new(move || sender.send(&opts).map_err(|e| e.to_string())),
+        );
+        let (on_message, on_close) = Chain::listeners(&chain);
+        task.on_message(on_message);
+        task.on_close(on_close);
         let echo = BlockingEcho {
             task,
             chain,
@@ -304,26 +321,13 @@ impl SmolEcho {
         smol::block_on(ex.run(task.connected())).map_err(|e| e.to_string())?;
         let opts = send_options(shape, payload);
         let sender = task.clone();
-        let chain = Arc::new(Chain {
-            send: Box::new(move || sender.send(&opts).map_err(|e| e.to_string())),
-            expect_len: shape.len,
-            expect_text: shape.text,
-            until: Mutex::new((Instant::now(), 0)),
-            count: AtomicU64::new(0),
-            done: Mutex::new(None),
-        });
-        let weak = Arc::downgrade(&chain);
-        task.on_message(Arc::new(move |m: &MessageData| {
-            if let Some(chain) = weak.upgrade() {
-                chain.on_message(m);
-            }
-        }));
-        let weak = Arc::downgrade(&chain);
-        task.on_close(Arc::new(move |code: u16, reason: &str| {
-            if let Some(chain) = weak.upgrade() {
-                chain.finish(Err(format!("socket closed: {code} {reason}")));
-            }
-        }));
+        let chain = Chain::new(
+            shape,
+            Box::new(move || sender.send(&opts).map_err(|e| e.to_string())),
+        );
+        let (on_message, on_close) = Chain::listeners(&chain);
+        task.on_message(on_message);
+        task.on_close(on_close);
         let echo = SmolEcho {
             task,
             chain,
