@@ -20,7 +20,8 @@
 //! | [`headers`] | the request headers a call sends: checks, reserved names, referer |
 //! | [`bridge`] | the JSON bridge: JavaScript-shaped options in (SPEC §8) |
 //! | [`tls`] | rustls settings from the app context; TLS and I/O error classification |
-//! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds |
+//! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds, when to probe and retry |
+//! | [`failure`] | a transport's I/O failures and the API error each becomes (timeouts, stale connections) |
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
 //! | [`ws`] | the WebSocket client of `my.connectSocket`: handshake, frames, close handshake, socket rules (SPEC §7) |
 //! | [`transfer`] | `my.uploadFile` and `my.downloadFile`: options, file sandbox, multipart, progress (SPEC §5, §6) |
@@ -35,6 +36,7 @@ pub mod context;
 pub mod deadline;
 pub mod dispatch;
 pub mod error;
+pub mod failure;
 pub mod headers;
 pub mod http1;
 pub mod js;

@@ -7,9 +7,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub(crate) use mpnet_core::failure::{is_timeout, ConnectFailure};
 use mpnet_core::pool::PoolKey;
 use mpnet_core::request::Profile;
-use mpnet_core::{tls, tunnel, Error, ErrorKind, Target};
+use mpnet_core::{tls, tunnel, Target};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::cancel::Cancel;
@@ -302,36 +303,4 @@ fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<()
             )));
         }
     }
-}
-
-/// Why a connection could not be opened.
-pub(crate) enum ConnectFailure {
-    /// Talking to the target (or TLS with it) failed.
-    Io(io::Error),
-    /// Talking to the proxy failed (error 23, or a timeout).
-    Proxy(io::Error),
-    /// Already classified.
-    Api(Error),
-}
-
-impl ConnectFailure {
-    /// The API error, with `timeout` for a passed deadline.
-    pub(crate) fn into_error(self, timeout: impl FnOnce() -> Error) -> Error {
-        match self {
-            ConnectFailure::Api(e) => e,
-            ConnectFailure::Io(e) | ConnectFailure::Proxy(e) if is_timeout(&e) => timeout(),
-            ConnectFailure::Io(e) => tls::io_error(&e, "connecting failed"),
-            ConnectFailure::Proxy(e) => {
-                Error::new(ErrorKind::Proxy, format!("the proxy failed: {e}"))
-            }
-        }
-    }
-}
-
-/// Whether an I/O error means the deadline passed.
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
 }

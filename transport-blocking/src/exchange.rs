@@ -1,7 +1,6 @@
 //! One HTTP/1.1 exchange on a connection: one small function per state of
 //! the core's `Exchange` type-state. No decisions here, only bytes moved.
 
-use std::io;
 use std::time::Instant;
 
 use mpnet_core::http1::{state, Complete, Exchange, ResponseHead};
@@ -10,31 +9,7 @@ use mpnet_core::{Error, Limits};
 
 use crate::conn::Conn;
 
-/// A failure while exchanging: an I/O error (classified by the caller, who
-/// knows the deadline) or an error the core already classified.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Io(io::Error),
-    Api(Error),
-}
-
-impl From<io::Error> for Fail {
-    fn from(e: io::Error) -> Self {
-        Fail::Io(e)
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Api(e)
-    }
-}
-
-impl From<mpnet_core::http1::ProtocolError> for Fail {
-    fn from(e: mpnet_core::http1::ProtocolError) -> Self {
-        Fail::Api(e.into())
-    }
-}
+pub(crate) use mpnet_core::failure::Fail;
 
 /// `SendRequest`: writes the head and the body.
 pub(crate) fn send_request(

@@ -6,7 +6,6 @@
 //! never put back in the pool mid-exchange).
 
 use std::future::Future;
-use std::io;
 use std::time::Instant;
 
 use mpnet_core::http1::{state, Complete, Exchange, ResponseHead};
@@ -15,31 +14,7 @@ use mpnet_core::{Error, Limits};
 
 use crate::conn::Conn;
 
-/// A failure while exchanging: an I/O error (classified by the caller, who
-/// knows the deadline) or an error the core already classified.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Io(io::Error),
-    Api(Error),
-}
-
-impl From<io::Error> for Fail {
-    fn from(e: io::Error) -> Self {
-        Fail::Io(e)
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Api(e)
-    }
-}
-
-impl From<mpnet_core::http1::ProtocolError> for Fail {
-    fn from(e: mpnet_core::http1::ProtocolError) -> Self {
-        Fail::Api(e.into())
-    }
-}
+pub(crate) use mpnet_core::failure::Fail;
 
 /// `SendRequest`: writes the head and the body.
 pub(crate) async fn send_request(

@@ -11,11 +11,12 @@ use std::time::Instant;
 use mpnet_core::http1::{state, Exchange, ResponseHead};
 use mpnet_core::pool::{self, PoolKey};
 use mpnet_core::request::{Method, Profile};
-use mpnet_core::{tls, Error, ErrorKind, Target};
+use mpnet_core::{Error, Target};
 
 use crate::client::ClientInner;
 use crate::conn::{self, Conn, ConnectArgs};
 use crate::exchange::{recv_response, Fail};
+pub(crate) use mpnet_core::failure::classify;
 
 /// What one hop sends, and how its errors read.
 pub(crate) struct Hop<'a> {
@@ -95,7 +96,7 @@ pub(crate) async fn open_and_send(
             }
             Err(fail) => {
                 let retry = pool::may_retry_on_fresh(hop.method, reused, attempt)
-                    && is_stale_failure(&fail);
+                    && fail.is_stale_connection();
                 conn.close();
                 if !retry {
                     return Err(classify(fail, hop.timeout));
@@ -103,24 +104,6 @@ pub(crate) async fn open_and_send(
                 attempt += 1;
             }
         }
-    }
-}
-
-/// A failure that a connection closed while idle would cause.
-fn is_stale_failure(fail: &Fail) -> bool {
-    match fail {
-        Fail::Io(e) => !conn::is_timeout(e),
-        Fail::Api(e) => e.kind() == ErrorKind::Network,
-    }
-}
-
-/// The API error for a failure, with the call's timeout error for a passed
-/// deadline.
-pub(crate) fn classify(fail: Fail, timeout: &dyn Fn() -> Error) -> Error {
-    match fail {
-        Fail::Api(e) => e,
-        Fail::Io(e) if conn::is_timeout(&e) => timeout(),
-        Fail::Io(e) => tls::io_error(&e, "network error"),
     }
 }
 
