@@ -1,5 +1,5 @@
 //! Typed `my.request` options (SPEC §4) with a builder. The JSON bridge
-//! ([`super::bridge`]) parses the JavaScript shape into this type.
+//! ([`crate::bridge`]) parses the JavaScript shape into this type.
 
 use std::fmt;
 use std::str::FromStr;
