@@ -184,7 +184,7 @@ pub fn run_all<T: SocketTransport>(t: &T) {
     let env = Env::start();
     let cases: Vec<(&str, CaseFn<T>)> = vec![
         (
-            "echo text (CJK, emoji) and binary, then close 1000",
+            "echo text (CJK, emoji) and binary (base64, and bytes), then close 1000",
             |t, env| {
                 let log = new_log();
                 let c = t.client(&env.ctx(), log.clone());
@@ -194,8 +194,11 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                     .map_err(|e| e.to_string())?;
                 t.send(&c, &SendOptions::base64("AAEC/w=="))
                     .map_err(|e| e.to_string())?;
+                // The same bytes as a Rust host gives them (no base64).
+                t.send(&c, &SendOptions::binary(vec![0u8, 1, 2, 255]))
+                    .map_err(|e| e.to_string())?;
                 wait_for(&log, Duration::from_secs(5), |l| {
-                    l.iter().filter(|v| v["event"] == "message").count() == 2
+                    l.iter().filter(|v| v["event"] == "message").count() == 3
                 })?;
                 t.close(&c, &CloseOptions::default())
                     .map_err(|e| e.to_string())?;
@@ -210,6 +213,10 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 ensure(
                     msgs[1]["data"] == "AAEC/w==" && msgs[1]["isBuffer"] == true,
                     &format!("{}", msgs[1]),
+                )?;
+                ensure(
+                    msgs[2]["data"] == "AAEC/w==" && msgs[2]["isBuffer"] == true,
+                    &format!("{}", msgs[2]),
                 )?;
                 let close = l.iter().find(|v| v["event"] == "close").ok_or("no close")?;
                 ensure(close["code"] == 1000, &format!("{close}"))
