@@ -142,7 +142,7 @@ impl OriginPattern {
         let host_ok = if self.wildcard {
             match (target.host(), &self.host) {
                 (Host::Domain(t), Host::Domain(suffix)) => t
-                    .strip_suffix(suffix.as_str())
+                    .strip_suffix(&**suffix)
                     .and_then(|sub| sub.strip_suffix('.'))
                     .is_some_and(|sub| !sub.is_empty()),
                 _ => false,

@@ -28,8 +28,9 @@
 //!   `%27`); only bytes that cannot go on the wire are percent-encoded
 //!   (SPEC §4).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 use crate::Limits;
@@ -88,10 +89,13 @@ impl fmt::Display for Scheme {
 }
 
 /// A normalised host: lower case, IDNA to ASCII, no trailing dot.
+///
+/// Cheap to clone: a domain is a shared `Arc<str>` (read it with
+/// [`Host::domain`] or `&**d`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
     /// A domain name in ASCII (punycode for IDN), lower case, no trailing dot.
-    Domain(String),
+    Domain(Arc<str>),
     /// An IPv4 address (any of the WHATWG forms, normalised).
     Ipv4(Ipv4Addr),
     /// An IPv6 address.
@@ -126,8 +130,22 @@ impl Host {
                         "host `{d}` holds `{c}`, which is not allowed in a domain name"
                     )));
                 }
-                Ok(Host::Domain(d.to_ascii_lowercase()))
+                // The `url` crate already lower-cases domains; copy once.
+                let domain: Arc<str> = if d.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Arc::from(d.to_ascii_lowercase())
+                } else {
+                    Arc::from(d)
+                };
+                Ok(Host::Domain(domain))
             }
+        }
+    }
+
+    /// The domain name, when this host is one (not an IP address).
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            Host::Domain(d) => Some(d),
+            Host::Ipv4(_) | Host::Ipv6(_) => None,
         }
     }
 
@@ -135,7 +153,7 @@ impl Host {
     /// IPv4-mapped `::ffff:127.x.y.z`) or `localhost` / `*.localhost`.
     pub fn is_loopback(&self) -> bool {
         match self {
-            Host::Domain(d) => d == "localhost" || d.ends_with(".localhost"),
+            Host::Domain(d) => &**d == "localhost" || d.ends_with(".localhost"),
             Host::Ipv4(a) => a.is_loopback(),
             Host::Ipv6(a) => {
                 a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
@@ -147,7 +165,7 @@ impl Host {
     /// brackets.
     pub fn connect_name(&self) -> String {
         match self {
-            Host::Domain(d) => d.clone(),
+            Host::Domain(d) => d.to_string(),
             Host::Ipv4(a) => a.to_string(),
             Host::Ipv6(a) => a.to_string(),
         }
@@ -238,14 +256,39 @@ impl From<UrlError> for Error {
 }
 
 /// A parsed, normalised URL. See the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Cheap to clone: the text is one shared `Arc<str>` (the
+/// [`Display`](fmt::Display) form, `scheme://host[:port]/path[?query]`)
+/// and the path, query, request-target and `Host` header are ranges of it,
+/// so a clone allocates nothing. [`Target::append_query`] and
+/// [`Target::with_scheme`] build a new text (copy on write); other clones
+/// are not affected.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     scheme: Scheme,
     host: Host,
     port: u16,
     explicit_port: Option<u16>,
-    path: String,
-    query: Option<String>,
+    /// `scheme://host[:port]/path[?query]`, exactly what `Display` writes.
+    text: Arc<str>,
+    /// Where the path starts in `text` (the end of `host[:port]`).
+    path_start: usize,
+    /// Where the query starts in `text` (just after its `?`), if any.
+    query_start: Option<usize>,
+}
+
+impl fmt::Debug for Target {
+    /// The parts, as the fields of earlier versions printed them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("explicit_port", &self.explicit_port)
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .finish()
+    }
 }
 
 impl Target {
@@ -312,13 +355,13 @@ impl Target {
             None => scan_raw(loc, false),
         };
         refuse_userinfo(raw.authority)?;
-        let base = url::Url::parse(&self.to_string())
+        let base = url::Url::parse(&self.text)
             .map_err(|e| UrlError::Unparseable(format!("redirect base: {e}")))?;
         let url = base
             .join(loc)
             .map_err(|e| UrlError::Unparseable(e.to_string()))?;
         let target = Target::build(&url, raw, Some(self))?;
-        let len = target.to_string().len();
+        let len = target.text.len();
         if len > limits.max_url_bytes {
             return Err(UrlError::TooLong {
                 len,
@@ -350,24 +393,62 @@ impl Target {
             return Err(inconsistent("port"));
         }
         let query = match (raw.query, url.query().is_some(), base) {
-            (Some(q), true, _) => {
-                let mut out = String::with_capacity(q.len());
-                push_wire_safe(&mut out, q);
-                Some(out)
-            }
+            (Some(q), true, _) => Some(q),
             (None, false, _) => None,
             // A location that is empty or only a fragment keeps the base's query.
-            (None, true, Some(base)) if base.query.is_some() => base.query.clone(),
+            (None, true, Some(base)) if base.query().is_some() => base.query(),
             _ => return Err(inconsistent("query")),
         };
-        Ok(Target {
+        Ok(Target::compose(
             scheme,
             host,
             port,
             explicit_port,
-            path: url.path().to_string(),
+            url.path(),
             query,
-        })
+        ))
+    }
+
+    /// Writes the text of a target from its parts. `path` goes in as it is
+    /// (the `url` crate's serialisation, or a target's own); `query` goes
+    /// through [`push_wire_safe`], which leaves an already wire-safe query
+    /// (a target's own) unchanged.
+    fn compose(
+        scheme: Scheme,
+        host: Host,
+        port: u16,
+        explicit_port: Option<u16>,
+        path: &str,
+        query: Option<&str>,
+    ) -> Target {
+        let host_len = host.domain().map_or(47, str::len); // `[v6]` is at most 41
+        let mut text = String::with_capacity(
+            scheme.as_str().len() + 3 + host_len + 6 + path.len() + 1 + query.map_or(0, str::len),
+        );
+        text.push_str(scheme.as_str());
+        text.push_str("://");
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{host}");
+        if port != scheme.default_port() {
+            let _ = write!(text, ":{port}");
+        }
+        let path_start = text.len();
+        text.push_str(path);
+        let query_start = query.map(|q| {
+            text.push('?');
+            let start = text.len();
+            push_wire_safe(&mut text, q);
+            start
+        });
+        Target {
+            scheme,
+            host,
+            port,
+            explicit_port,
+            text: Arc::from(text),
+            path_start,
+            query_start,
+        }
     }
 
     /// Appends `text` to the query as SPEC §4 says: after `&` when there is a
@@ -378,21 +459,36 @@ impl Target {
     /// `&` (`?a=1`). A `#` in `text` is encoded as `%23` (it would otherwise
     /// end the request-target), as are controls, space, `"`, `<`, `>`, DEL
     /// and non-ASCII (UTF-8, upper-case hex).
+    ///
+    /// The target's text is copied into a new one (copy on write): clones
+    /// taken before keep the old query.
     pub fn append_query(&mut self, text: &str) {
         if text.is_empty() {
             return;
         }
-        let query = self.query.get_or_insert_with(String::new);
-        if !query.is_empty() {
-            query.push('&');
-        }
-        push_wire_safe(query, text);
+        let mut out = String::with_capacity(self.text.len() + 1 + text.len());
+        out.push_str(&self.text);
+        let query_start = match self.query_start {
+            Some(start) => {
+                if start < out.len() {
+                    out.push('&');
+                }
+                start
+            }
+            None => {
+                out.push('?');
+                out.len()
+            }
+        };
+        push_wire_safe(&mut out, text);
+        self.text = Arc::from(out);
+        self.query_start = Some(query_start);
     }
 
     /// Checks the query's percent-encoding: every `%` is followed by two hex
     /// digits and the decoded bytes are valid UTF-8 (SPEC §4, error 15).
     pub fn check_query(&self) -> Result<(), UrlError> {
-        let Some(query) = &self.query else {
+        let Some(query) = self.query() else {
             return Ok(());
         };
         let bytes = query.as_bytes();
@@ -448,55 +544,70 @@ impl Target {
     /// The path as the WHATWG serialiser writes it: starts with `/`, dot
     /// segments resolved, unsafe bytes percent-encoded.
     pub fn path(&self) -> &str {
-        &self.path
+        let end = self.query_start.map_or(self.text.len(), |q| q - 1);
+        self.text.get(self.path_start..end).unwrap_or_default()
     }
     /// The query without its `?` (`None` when the URL has no `?`; `Some("")`
     /// for a bare `?`). Never holds `#`, controls, space, `"`, `<`, `>` or
     /// non-ASCII.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.query_start.and_then(|q| self.text.get(q..))
     }
     /// The host for DNS and TLS SNI: a domain, or an IP address without brackets.
     pub fn connect_host(&self) -> String {
         self.host.connect_name()
     }
-    /// `/path?query`, the request-target of the request line.
+    /// `/path?query`, the request-target of the request line. Allocates;
+    /// [`Target::request_target_str`] borrows the same text.
     pub fn request_target(&self) -> String {
-        match &self.query {
-            Some(q) => format!("{}?{}", self.path, q),
-            None => self.path.clone(),
-        }
+        self.request_target_str().to_string()
+    }
+    /// `/path?query`, the request-target of the request line, borrowed:
+    /// the same text as [`Target::request_target`].
+    pub fn request_target_str(&self) -> &str {
+        self.text.get(self.path_start..).unwrap_or_default()
     }
     /// The `Host` header value: the host, with `:port` when the port is not
-    /// the scheme's default.
+    /// the scheme's default. Allocates; [`Target::host_header_str`] borrows
+    /// the same text.
     pub fn host_header(&self) -> String {
-        if self.port == self.scheme.default_port() {
-            self.host.to_string()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        self.host_header_str().to_string()
+    }
+    /// The `Host` header value, borrowed: the same text as
+    /// [`Target::host_header`].
+    pub fn host_header_str(&self) -> &str {
+        let start = self.scheme.as_str().len() + 3;
+        self.text.get(start..self.path_start).unwrap_or_default()
     }
     /// Whether the host is a loopback address or `localhost`: 127.0.0.0/8,
     /// `::1`, `::ffff:127.x.y.z`, `localhost` and `*.localhost`.
     pub fn is_loopback(&self) -> bool {
         self.host.is_loopback()
     }
-    /// Returns a copy with another scheme (for `wss` ↔ `https` checks).
+    /// The shared text, for tests that check that clones share it.
+    #[cfg(test)]
+    pub(crate) fn text_arc(&self) -> Arc<str> {
+        Arc::clone(&self.text)
+    }
+    /// Returns a copy with another scheme (for `wss` ↔ `https` checks);
+    /// host, port, written port, path and query are kept. Allocates a new
+    /// text.
     pub fn with_scheme(&self, scheme: Scheme) -> Target {
-        let mut t = self.clone();
-        t.scheme = scheme;
-        t
+        Target::compose(
+            scheme,
+            self.host.clone(),
+            self.port,
+            self.explicit_port,
+            self.path(),
+            self.query(),
+        )
     }
 }
 
 impl fmt::Display for Target {
     /// The full URL as it will be requested: `scheme://host[:port]/path[?query]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.scheme, self.host)?;
-        if self.port != self.scheme.default_port() {
-            write!(f, ":{}", self.port)?;
-        }
-        f.write_str(&self.request_target())
+        f.write_str(&self.text)
     }
 }
 
@@ -1011,6 +1122,89 @@ mod tests {
             max: 8192,
         });
         assert_eq!(e.message(), "url is 9000 bytes, over the limit of 8192");
+    }
+
+    #[test]
+    fn borrowed_views_equal_the_owned_ones() {
+        for s in [
+            "https://api.example.com/a/b?x=1#f",
+            "https://a.com:443/",
+            "https://a.com:8443/x?",
+            "http://127.0.0.1:41257/1k",
+            "https://[::1]:8443/p?q",
+            "wss://[::ffff:127.0.0.1]/s",
+            "https://a.com?q",
+            "https://bücher.example/ü?ü",
+        ] {
+            let t = ok(s);
+            let rt = match t.query() {
+                Some(q) => format!("{}?{}", t.path(), q),
+                None => t.path().to_string(),
+            };
+            assert_eq!(t.request_target_str(), rt, "{s}");
+            assert_eq!(t.request_target(), rt, "{s}");
+            let hh = if t.port() == t.scheme().default_port() {
+                t.host().to_string()
+            } else {
+                format!("{}:{}", t.host(), t.port())
+            };
+            assert_eq!(t.host_header_str(), hh, "{s}");
+            assert_eq!(t.host_header(), hh, "{s}");
+            assert_eq!(
+                t.to_string(),
+                format!("{}://{}{}", t.scheme(), hh, rt),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn clones_share_the_text_and_append_query_copies_on_write() {
+        let t = ok("https://a.com/p?x=1");
+        let mut c = t.clone();
+        assert!(Arc::ptr_eq(&t.text_arc(), &c.text_arc()));
+        c.append_query("y=2");
+        assert!(!Arc::ptr_eq(&t.text_arc(), &c.text_arc()));
+        assert_eq!(t.request_target(), "/p?x=1");
+        assert_eq!(c.request_target(), "/p?x=1&y=2");
+        assert_eq!((c.path(), c.query()), ("/p", Some("x=1&y=2")));
+        assert_ne!(t, c);
+        // Appending to a target with no query: path unchanged.
+        let mut c = ok("https://a.com:8443/p").clone();
+        c.append_query("a b");
+        assert_eq!((c.path(), c.query()), ("/p", Some("a%20b")));
+        assert_eq!(c.host_header_str(), "a.com:8443");
+        assert_eq!(c, ok("https://a.com:8443/p?a b"));
+    }
+
+    #[test]
+    fn host_domain_accessor() {
+        assert_eq!(ok("https://A.com./").host().domain(), Some("a.com"));
+        assert_eq!(ok("https://127.0.0.1/").host().domain(), None);
+        assert_eq!(ok("https://[::1]/").host().domain(), None);
+    }
+
+    #[test]
+    fn debug_shows_the_parts() {
+        let t = ok("https://a.com:8443/p?q=1");
+        assert_eq!(
+            format!("{t:?}"),
+            "Target { scheme: Https, host: Domain(\"a.com\"), port: 8443, \
+             explicit_port: Some(8443), path: \"/p\", query: Some(\"q=1\") }"
+        );
+    }
+
+    #[test]
+    fn with_scheme_rewrites_the_default_port() {
+        let t = ok("https://a.com/p?x");
+        let h = t.with_scheme(Scheme::Http);
+        assert_eq!((h.port(), h.explicit_port()), (443, None));
+        assert_eq!(h.host_header_str(), "a.com:443");
+        assert_eq!(h.to_string(), "http://a.com:443/p?x");
+        assert_eq!((h.path(), h.query()), ("/p", Some("x")));
+        let w = t.with_scheme(Scheme::Wss);
+        assert_eq!(w.to_string(), "wss://a.com/p?x");
+        assert_eq!(w.with_scheme(Scheme::Https), t);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn server_name(target: &Target) -> Result<ServerName<'static>, Error> {
     match target.host() {
         Host::Ipv4(a) => Ok(ServerName::IpAddress(std::net::IpAddr::V4(*a).into())),
         Host::Ipv6(a) => Ok(ServerName::IpAddress(std::net::IpAddr::V6(*a).into())),
-        Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|_| {
+        Host::Domain(d) => ServerName::try_from(d.to_string()).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidUrl,
                 format!("{d:?} is not a valid TLS server name"),

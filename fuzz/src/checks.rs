@@ -1332,7 +1332,7 @@ fn check_target(t: &Target, policy: &DomainPolicy, input: &str) {
                     }),
                 "{input:?}: domain {d:?}"
             );
-            assert_eq!(&t.connect_host(), d);
+            assert_eq!(t.connect_host(), &**d);
         }
         Host::Ipv4(a) => assert_eq!(t.connect_host(), a.to_string()),
         Host::Ipv6(a) => assert_eq!(t.connect_host(), a.to_string()),
