@@ -10,7 +10,8 @@ use http::HeaderValue;
 
 use crate::error::{Api, Error, ErrorKind};
 use crate::policy::{DomainPolicy, OriginPattern};
-use crate::target::{Scheme, Target};
+use crate::target::{Scheme, Target, UrlError};
+use crate::target_cache::TargetCache;
 use crate::Limits;
 
 /// The referer template of the seed (SPEC §3).
@@ -161,6 +162,8 @@ struct Inner {
     temp_dir: Option<PathBuf>,
     user_agent: Option<HeaderValue>,
     max_in_flight: usize,
+    /// Parses of the URLs this app requests (see [`AppContext::parse_target`]).
+    targets: TargetCache,
 }
 
 impl AppContext {
@@ -234,6 +237,16 @@ impl AppContext {
     /// The most requests in flight at once for this app.
     pub fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight
+    }
+
+    /// Parses `url` exactly as [`Target::parse`]`(url, self.limits())` does
+    /// (same target, same errors), memoised in the context's bounded
+    /// [`TargetCache`]: a URL requested again is not parsed again, and the
+    /// target handed out shares its text with the cached one (no
+    /// allocation). Only the parse is memoised: callers still run
+    /// [`AppContext::check_target`] on every request.
+    pub fn parse_target(&self, url: &str) -> Result<Target, UrlError> {
+        self.inner.targets.parse(url, &self.inner.limits)
     }
 
     /// Checks that `api` may reach `target`: the scheme belongs to the API,
@@ -426,6 +439,7 @@ impl AppContextBuilder {
                 temp_dir: self.temp_dir,
                 user_agent,
                 max_in_flight: self.max_in_flight,
+                targets: TargetCache::new(),
             }),
         })
     }

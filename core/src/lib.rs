@@ -13,6 +13,7 @@
 //! |---|---|
 //! | [`context`] | the app context: identity, referer, domain policy, security, limits (SPEC §3) |
 //! | [`target`] | one parsed, normalised URL: the host checked is the host connected to |
+//! | [`target_cache`] | the app context's bounded memo of URL parses (a repeated URL is parsed once) |
 //! | [`policy`] | the whitelist of origins, or allow-any |
 //! | [`js`] | JavaScript's number printing, `encodeURIComponent`, `JSON.stringify` |
 //! | [`request`] | `my.request` options, the JSON bridge, encoding, redirects, dataType (SPEC §4) |
@@ -45,6 +46,7 @@ pub mod policy;
 pub mod pool;
 pub mod request;
 pub mod target;
+pub mod target_cache;
 pub mod task;
 pub mod tls;
 pub mod transfer;
