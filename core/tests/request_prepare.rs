@@ -224,3 +224,62 @@ fn lone_surrogate_in_data_is_error_2() {
         Some(2)
     );
 }
+
+/// The context memoises URL parses (`AppContext::parse_target`): a URL
+/// requested again gives the same wire bytes, and a GET's `data` appended
+/// to one request's query never leaks into the next request's.
+#[test]
+fn repeated_url_in_one_context_encodes_the_same() {
+    use mpnet_core::{Limits, Target};
+    let ctx = ctx_any();
+    let fresh = |json: &str| encode_in(&ctx_any(), json).unwrap();
+    let plain = r#"{"url":"https://127.0.0.1:8443/1k?x=1"}"#;
+    let with_data = r#"{"url":"https://127.0.0.1:8443/1k?x=1","data":{"a":"b c"}}"#;
+    for _ in 0..3 {
+        let v = encode_in(&ctx, plain).unwrap();
+        assert_eq!(v, fresh(plain));
+        assert_eq!(v.url, "https://127.0.0.1:8443/1k?x=1");
+        assert_eq!(header(&v, "host"), Some("127.0.0.1:8443"));
+        let v = encode_in(&ctx, with_data).unwrap();
+        assert_eq!(v, fresh(with_data));
+        assert_eq!(v.url, "https://127.0.0.1:8443/1k?x=1&a=b%20c");
+    }
+    let url = "https://API.example.com./p?q='1'";
+    let parsed = ctx.parse_target(url).unwrap();
+    assert_eq!(parsed, Target::parse(url, &Limits::default()).unwrap());
+    assert_eq!(ctx.parse_target(url).unwrap(), parsed);
+    assert_eq!(
+        ctx.parse_target("ftp://a/"),
+        Target::parse("ftp://a/", &Limits::default())
+    );
+}
+
+/// The parse is memoised, the domain policy is not: a URL the policy
+/// refuses is refused every time, and URL errors stay the same.
+#[test]
+fn policy_and_url_errors_repeat_on_every_request() {
+    let ctx = ctx_whitelist(&["https://api.example.com"]);
+    for _ in 0..3 {
+        assert!(encode_in(&ctx, r#"{"url":"https://api.example.com/x"}"#).is_ok());
+        assert_eq!(
+            encode_in(&ctx, r#"{"url":"https://evil.example.com/x"}"#),
+            Err(11)
+        );
+        assert_eq!(
+            encode_in(&ctx, r#"{"url":"https://api.example.com:443/x"}"#),
+            Err(11)
+        );
+        assert_eq!(
+            encode_in(&ctx, r#"{"url":"http://api.example.com/x"}"#),
+            Err(11)
+        );
+        assert_eq!(
+            encode_in(&ctx, r#"{"url":"https://u@api.example.com/x"}"#),
+            Err(2)
+        );
+        assert_eq!(
+            encode_in(&ctx, r#"{"url":"https://api.example.com/?a=%zz"}"#),
+            Err(15)
+        );
+    }
+}

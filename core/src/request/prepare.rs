@@ -14,12 +14,14 @@ use crate::{headers, js, Api, AppContext, Error, Limits};
 pub const DEFAULT_ACCEPT_ENCODING: &str = "gzip, deflate";
 
 /// One request ready to send: method, where, headers and body.
+///
+/// The request-target and `Host` header of the head are borrowed from the
+/// [`Target`] (its text holds both), so preparing a request allocates no
+/// strings for them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedRequest {
     method: Method,
     target: Target,
-    request_target: String,
-    host: String,
     headers: HeaderMap,
     body: Bytes,
     send_length: bool,
@@ -29,8 +31,12 @@ impl PreparedRequest {
     /// Checks `opts` in `ctx` and encodes them, in this order: the URL
     /// (2), the scheme and domain policy (11), the headers (2), the data, and
     /// the final query's percent-encoding (15).
+    ///
+    /// The URL is parsed through the context's memo
+    /// ([`AppContext::parse_target`]: same result as [`Target::parse`]);
+    /// the domain policy is checked every time (SPEC §3).
     pub fn new(ctx: &AppContext, opts: &RequestOptions) -> Result<Self, Error> {
-        let mut target = Target::parse(&opts.url, ctx.limits())?;
+        let mut target = ctx.parse_target(&opts.url)?;
         ctx.check_target(&target, Api::Request)?;
         let mut headers = headers::build(ctx, &opts.headers, Some("application/json"))?;
         if !headers.contains_key(ACCEPT_ENCODING) {
@@ -72,8 +78,6 @@ impl PreparedRequest {
     ) -> Self {
         PreparedRequest {
             method,
-            request_target: target.request_target(),
-            host: target.host_header(),
             target,
             headers,
             body,
@@ -103,8 +107,8 @@ impl PreparedRequest {
     pub fn head<'a>(&'a self, method: &'a http::Method) -> RequestHead<'a> {
         RequestHead {
             method,
-            target: &self.request_target,
-            host: &self.host,
+            target: self.target.request_target_str(),
+            host: self.target.host_header_str(),
             headers: &self.headers,
             body_len: self.send_length.then_some(self.body.len() as u64),
         }

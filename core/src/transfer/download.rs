@@ -65,8 +65,6 @@ fn check(ctx: &AppContext, target: &Target) -> Result<(), Error> {
 pub struct PreparedDownload {
     method: http::Method,
     target: Target,
-    request_target: String,
-    host: String,
     headers: HeaderMap,
 }
 
@@ -77,7 +75,9 @@ impl PreparedDownload {
     /// policy (13), the headers (2) and the query's percent-encoding (2).
     /// No `Accept-Encoding` is added (a caller's is sent as given).
     pub fn new(ctx: &AppContext, opts: &DownloadOptions) -> Result<Self, Error> {
-        let target = Target::parse(&opts.url, ctx.limits()).map_err(|e| not_https(e.into()))?;
+        let target = ctx
+            .parse_target(&opts.url)
+            .map_err(|e| not_https(e.into()))?;
         check(ctx, &target)?;
         let headers = headers::build(ctx, &opts.header, None)?;
         target.check_query()?;
@@ -87,8 +87,6 @@ impl PreparedDownload {
     fn assemble(target: Target, headers: HeaderMap) -> Self {
         PreparedDownload {
             method: http::Method::GET,
-            request_target: target.request_target(),
-            host: target.host_header(),
             target,
             headers,
         }
@@ -108,8 +106,8 @@ impl PreparedDownload {
     pub fn head(&self) -> RequestHead<'_> {
         RequestHead {
             method: &self.method,
-            target: &self.request_target,
-            host: &self.host,
+            target: self.target.request_target_str(),
+            host: self.target.host_header_str(),
             headers: &self.headers,
             body_len: None,
         }

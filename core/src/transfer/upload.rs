@@ -60,7 +60,7 @@ impl UploadRequest {
     /// and `filePath` against the readable folders
     /// ([`sandbox::readable_dirs`], [`sandbox::resolve_upload_path`]: 13).
     pub fn new(ctx: &AppContext, opts: &UploadOptions) -> Result<Self, Error> {
-        let target = Target::parse(&opts.url, ctx.limits())?;
+        let target = ctx.parse_target(&opts.url)?;
         ctx.check_target(&target, Api::Upload)?;
         let headers = headers::build(ctx, &opts.header, None)?;
         target.check_query()?;
@@ -133,8 +133,6 @@ impl UploadRequest {
         headers.insert(CONTENT_TYPE, content_type);
         Ok(PreparedUpload {
             method: http::Method::POST,
-            request_target: self.target.request_target(),
-            host: self.target.host_header(),
             target: self.target.clone(),
             headers,
             plan,
@@ -148,8 +146,6 @@ impl UploadRequest {
 pub struct PreparedUpload {
     method: http::Method,
     target: Target,
-    request_target: String,
-    host: String,
     headers: HeaderMap,
     plan: MultipartPlan,
 }
@@ -193,8 +189,8 @@ impl PreparedUpload {
     pub fn head(&self) -> RequestHead<'_> {
         RequestHead {
             method: &self.method,
-            target: &self.request_target,
-            host: &self.host,
+            target: self.target.request_target_str(),
+            host: self.target.host_header_str(),
             headers: &self.headers,
             body_len: Some(self.plan.content_length()),
         }

@@ -113,7 +113,7 @@ impl ClientHandshake {
         opts: &ConnectOptions,
         key_bytes: [u8; 16],
     ) -> Result<Self, Error> {
-        let mut target = Target::parse(&opts.url, ctx.limits())?;
+        let mut target = ctx.parse_target(&opts.url)?;
         ctx.check_target(&target, Api::Socket)?;
         if let Some(data) = &opts.data {
             target.append_query(&query_text(data)?);
@@ -364,9 +364,9 @@ fn without_library_headers(map: HeaderMap) -> HeaderMap {
 fn write_request(target: &Target, key: &str, protocols: &[String], map: &HeaderMap) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"GET ");
-    out.extend_from_slice(target.request_target().as_bytes());
+    out.extend_from_slice(target.request_target_str().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(target.host_header().as_bytes());
+    out.extend_from_slice(target.host_header_str().as_bytes());
     out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n");
