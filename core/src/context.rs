@@ -4,9 +4,9 @@
 //! app and every call runs inside it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 
 use crate::error::{Api, Error, ErrorKind};
 use crate::policy::{DomainPolicy, OriginPattern};
@@ -164,6 +164,9 @@ struct Inner {
     max_in_flight: usize,
     /// Parses of the URLs this app requests (see [`AppContext::parse_target`]).
     targets: TargetCache,
+    /// The headers of a `my.request` that sets none, built on first use
+    /// (see [`AppContext::default_request_headers`]).
+    request_defaults: OnceLock<Arc<HeaderMap>>,
 }
 
 impl AppContext {
@@ -247,6 +250,21 @@ impl AppContext {
     /// [`AppContext::check_target`] on every request.
     pub fn parse_target(&self, url: &str) -> Result<Target, UrlError> {
         self.inner.targets.parse(url, &self.inner.limits)
+    }
+
+    /// The header map every `my.request` of this context that sets no
+    /// headers sends, shared. `build` makes it the first time (it depends
+    /// only on this context, which never changes); later calls return the
+    /// same map. An error from `build` is returned and nothing is kept.
+    pub(crate) fn default_request_headers(
+        &self,
+        build: impl FnOnce() -> Result<HeaderMap, Error>,
+    ) -> Result<Arc<HeaderMap>, Error> {
+        if let Some(map) = self.inner.request_defaults.get() {
+            return Ok(Arc::clone(map));
+        }
+        let map = Arc::new(build()?);
+        Ok(Arc::clone(self.inner.request_defaults.get_or_init(|| map)))
     }
 
     /// Checks that `api` may reach `target`: the scheme belongs to the API,
@@ -440,6 +458,7 @@ impl AppContextBuilder {
                 user_agent,
                 max_in_flight: self.max_in_flight,
                 targets: TargetCache::new(),
+                request_defaults: OnceLock::new(),
             }),
         })
     }

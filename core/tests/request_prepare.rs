@@ -283,3 +283,57 @@ fn policy_and_url_errors_repeat_on_every_request() {
         );
     }
 }
+
+/// A request that sets no headers shares its context's default header map
+/// (built once); it is the very map a request builds for itself when its
+/// caller headers are all dropped, and goes on the wire the same way.
+#[test]
+fn requests_without_headers_share_the_default_map() {
+    let ctx = AppContext::builder("2021001", "1.2.3")
+        .allow_any_origin()
+        .build()
+        .unwrap();
+    let prepare =
+        |json: &str| PreparedRequest::new(&ctx, &bridge::request_options(json).unwrap()).unwrap();
+    let a = prepare(r#"{"url":"https://a.example/x"}"#);
+    let b = prepare(r#"{"url":"https://b.example/y","method":"POST","data":{"k":1}}"#);
+    assert!(std::ptr::eq(a.headers(), b.headers()));
+    let dropped = prepare(r#"{"url":"https://a.example/x","headers":{"Host":"h","Referer":"r"}}"#);
+    assert!(!std::ptr::eq(a.headers(), dropped.headers()));
+    assert_eq!(a.headers(), dropped.headers());
+    assert_eq!(a, dropped);
+    assert_eq!(a.wire_view(ctx.limits()), dropped.wire_view(ctx.limits()));
+    let names: Vec<String> = a
+        .wire_view(ctx.limits())
+        .headers
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "host",
+            "content-type",
+            "referer",
+            "user-agent",
+            "accept-encoding"
+        ]
+    );
+    let own = prepare(r#"{"url":"https://a.example/x","headers":{"x-a":"1"}}"#);
+    assert_eq!(own.headers().len(), a.headers().len() + 1);
+    // Another context has its own defaults (its own referer).
+    let other = AppContext::builder("2021002", "1.2.3")
+        .allow_any_origin()
+        .build()
+        .unwrap();
+    let c = PreparedRequest::new(
+        &other,
+        &bridge::request_options(r#"{"url":"https://a.example/x"}"#).unwrap(),
+    )
+    .unwrap();
+    assert!(!std::ptr::eq(a.headers(), c.headers()));
+    assert_eq!(
+        c.headers()["referer"],
+        "https://urlhost/2021002/1.2.3/page-frame.html"
+    );
+}

@@ -1,6 +1,9 @@
 //! From options to the exact request that goes on the wire (SPEC §4): URL
 //! checks, domain policy, headers, and the encoding of `data`.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_TYPE};
 use http::HeaderMap;
@@ -17,12 +20,13 @@ pub const DEFAULT_ACCEPT_ENCODING: &str = "gzip, deflate";
 ///
 /// The request-target and `Host` header of the head are borrowed from the
 /// [`Target`] (its text holds both), so preparing a request allocates no
-/// strings for them.
+/// strings for them; a request that sets no headers shares its context's
+/// default header map.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedRequest {
     method: Method,
     target: Target,
-    headers: HeaderMap,
+    headers: Headers,
     body: Bytes,
     send_length: bool,
 }
@@ -38,13 +42,11 @@ impl PreparedRequest {
     pub fn new(ctx: &AppContext, opts: &RequestOptions) -> Result<Self, Error> {
         let mut target = ctx.parse_target(&opts.url)?;
         ctx.check_target(&target, Api::Request)?;
-        let mut headers = headers::build(ctx, &opts.headers, Some("application/json"))?;
-        if !headers.contains_key(ACCEPT_ENCODING) {
-            headers.insert(
-                ACCEPT_ENCODING,
-                HeaderValue::from_static(DEFAULT_ACCEPT_ENCODING),
-            );
-        }
+        let headers = if opts.headers.is_empty() {
+            Headers::Shared(ctx.default_request_headers(|| request_headers(ctx, &[]))?)
+        } else {
+            Headers::Own(request_headers(ctx, &opts.headers)?)
+        };
         let body = match (opts.method, &opts.data) {
             (_, None) => Bytes::new(),
             (Method::Get, Some(data)) => {
@@ -72,7 +74,7 @@ impl PreparedRequest {
     fn assemble(
         method: Method,
         target: Target,
-        headers: HeaderMap,
+        headers: Headers,
         body: Bytes,
         send_length: bool,
     ) -> Self {
@@ -125,7 +127,7 @@ impl PreparedRequest {
     /// body. `Authorization` and `Cookie` are dropped when the origin changes.
     pub fn redirected(&self, status: u16, next: Target) -> PreparedRequest {
         let to_get = status == 303 || (matches!(status, 301 | 302) && self.method == Method::Post);
-        let mut headers = self.headers.clone();
+        let mut headers = HeaderMap::clone(&self.headers);
         let same_origin = next.scheme() == self.target.scheme()
             && next.host() == self.target.host()
             && next.port() == self.target.port();
@@ -135,16 +137,61 @@ impl PreparedRequest {
         }
         if to_get {
             headers.remove(CONTENT_TYPE);
-            Self::assemble(Method::Get, next, headers, Bytes::new(), false)
+            Self::assemble(
+                Method::Get,
+                next,
+                Headers::Own(headers),
+                Bytes::new(),
+                false,
+            )
         } else {
             Self::assemble(
                 self.method,
                 next,
-                headers,
+                Headers::Own(headers),
                 self.body.clone(),
                 self.send_length,
             )
         }
+    }
+}
+
+/// The headers a request sends (SPEC §3, §4): the caller's, checked, the
+/// default `content-type`, the referer, the user agent, then
+/// `accept-encoding` unless the caller set one.
+fn request_headers(ctx: &AppContext, caller: &[(String, String)]) -> Result<HeaderMap, Error> {
+    let mut headers = headers::build(ctx, caller, Some("application/json"))?;
+    if !headers.contains_key(ACCEPT_ENCODING) {
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static(DEFAULT_ACCEPT_ENCODING),
+        );
+    }
+    Ok(headers)
+}
+
+/// A request's header map: the context's shared defaults (no caller
+/// headers: no map is built per request), or the request's own.
+#[derive(Debug, Clone)]
+enum Headers {
+    Shared(Arc<HeaderMap>),
+    Own(HeaderMap),
+}
+
+impl Deref for Headers {
+    type Target = HeaderMap;
+    fn deref(&self) -> &HeaderMap {
+        match self {
+            Headers::Shared(map) => map,
+            Headers::Own(map) => map,
+        }
+    }
+}
+
+impl PartialEq for Headers {
+    /// Equal maps, shared or not.
+    fn eq(&self, other: &Headers) -> bool {
+        **self == **other
     }
 }
 
