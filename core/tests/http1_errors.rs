@@ -337,6 +337,44 @@ fn request_head_encoding() {
     }
 }
 
+/// A head encoded into a kept buffer is the same bytes as into a new one;
+/// the buffer comes back empty with its capacity, and one grown past
+/// `KEPT_HEAD_BUFFER_MAX` is not kept.
+#[test]
+fn head_buffer_is_reused_up_to_its_bound() {
+    use mpnet_core::http1::KEPT_HEAD_BUFFER_MAX;
+    let headers = http::HeaderMap::new();
+    let small = RequestHead {
+        method: &http::Method::GET,
+        target: "/a",
+        host: "example.com",
+        headers: &headers,
+        body_len: None,
+    };
+    let fresh = Exchange::new(&small, &Limits::default()).head().to_vec();
+    let stale = b"left over from the last request".repeat(4);
+    let send = Exchange::new_in(&small, &Limits::default(), stale);
+    assert_eq!(send.head(), &fresh[..]);
+    let (recv, buf) = send.request_sent_keeping_buffer();
+    assert!(buf.is_empty());
+    assert!(buf.capacity() >= fresh.len());
+    let kept_at = buf.as_ptr();
+    // The next request encodes into the very same allocation.
+    let send = Exchange::new_in(&small, &Limits::default(), buf);
+    assert_eq!(send.head().as_ptr(), kept_at);
+    assert_eq!(send.head(), &fresh[..]);
+    drop(recv);
+
+    let mut big = http::HeaderMap::new();
+    big.insert("x-big", "v".repeat(KEPT_HEAD_BUFFER_MAX).parse().unwrap());
+    let large = RequestHead {
+        headers: &big,
+        ..small
+    };
+    let (_, buf) = Exchange::new(&large, &Limits::default()).request_sent_keeping_buffer();
+    assert_eq!(buf.capacity(), 0, "a buffer over the bound is dropped");
+}
+
 /// Transports move exchanges and decoders across threads and tasks.
 #[test]
 fn states_are_send_and_sync() {

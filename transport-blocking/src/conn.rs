@@ -32,6 +32,9 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The request-head buffer, kept between requests (see
+    /// `Exchange::request_sent_keeping_buffer`).
+    head_buf: Vec<u8>,
     pub(crate) key: PoolKey,
 }
 
@@ -101,6 +104,17 @@ impl Conn {
     /// The bytes read and not yet consumed.
     pub(crate) fn filled(&self) -> &[u8] {
         &self.buf[self.start..self.end]
+    }
+
+    /// Takes the connection's kept request-head buffer; give it back with
+    /// [`keep_head_buf`](Self::keep_head_buf) once the head is written.
+    pub(crate) fn take_head_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.head_buf)
+    }
+
+    /// Keeps `buf` for the next request's head.
+    pub(crate) fn keep_head_buf(&mut self, buf: Vec<u8>) {
+        self.head_buf = buf;
     }
 
     /// Marks `n` bytes of [`filled`](Self::filled) as consumed.
@@ -262,6 +276,7 @@ pub(crate) fn connect(
         buf: Vec::new(),
         start: 0,
         end: 0,
+        head_buf: Vec::new(),
         key,
     };
     if args.proxy.is_some() {

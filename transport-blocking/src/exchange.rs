@@ -18,13 +18,15 @@ pub(crate) fn send_request(
     limits: &Limits,
     deadline: Instant,
 ) -> Result<Exchange<state::RecvResponse>, Fail> {
-    let exchange = request.exchange(limits);
+    let exchange = request.exchange_in(limits, conn.take_head_buf());
     conn.write_all(exchange.head(), deadline)?;
     if !request.body().is_empty() {
         conn.write_all(request.body(), deadline)?;
     }
     conn.flush(deadline)?;
-    Ok(exchange.request_sent())
+    let (exchange, buf) = exchange.request_sent_keeping_buffer();
+    conn.keep_head_buf(buf);
+    Ok(exchange)
 }
 
 /// `RecvResponse`: reads until the final response head.

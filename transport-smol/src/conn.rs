@@ -91,6 +91,9 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The request-head buffer, kept between requests (see
+    /// `Exchange::request_sent_keeping_buffer`).
+    head_buf: Vec<u8>,
     timer: DeadlineTimer,
     /// Set when a request has been flushed and nothing has been read since
     /// (the next read is for the answer, which cannot be there yet).
@@ -170,6 +173,7 @@ impl Conn {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            head_buf: Vec::new(),
             timer: DeadlineTimer::new(),
             sent: false,
             key,
@@ -260,6 +264,17 @@ impl Conn {
     /// The bytes read and not yet consumed.
     pub(crate) fn filled(&self) -> &[u8] {
         &self.buf[self.start..self.end]
+    }
+
+    /// Takes the connection's kept request-head buffer; give it back with
+    /// [`keep_head_buf`](Self::keep_head_buf) once the head is written.
+    pub(crate) fn take_head_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.head_buf)
+    }
+
+    /// Keeps `buf` for the next request's head.
+    pub(crate) fn keep_head_buf(&mut self, buf: Vec<u8>) {
+        self.head_buf = buf;
     }
 
     /// Marks `n` bytes of [`filled`](Self::filled) as consumed.

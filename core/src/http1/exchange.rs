@@ -124,6 +124,11 @@ pub mod state {
     }
 }
 
+/// The largest request-head buffer [`Exchange::request_sent_keeping_buffer`]
+/// hands back for reuse (8 KiB: every head but those with very large
+/// headers).
+pub const KEPT_HEAD_BUFFER_MAX: usize = 8 * 1024;
+
 /// What an exchange needs from its request and limits in every state.
 #[derive(Debug, Clone)]
 struct Common {
@@ -211,7 +216,17 @@ impl Exchange<state::SendRequest> {
     /// Starts an exchange: encodes `head` once, and keeps of `limits` what
     /// reading the response needs.
     pub fn new(head: &RequestHead<'_>, limits: &Limits) -> Self {
-        let mut bytes = Vec::with_capacity(256);
+        Self::new_in(head, limits, Vec::with_capacity(256))
+    }
+
+    /// [`new`](Self::new), encoding the head into `buf` (cleared first)
+    /// instead of a new buffer: a transport that keeps the buffer
+    /// [`request_sent_keeping_buffer`](Self::request_sent_keeping_buffer)
+    /// hands back sends every request of a connection without allocating
+    /// for its head.
+    pub fn new_in(head: &RequestHead<'_>, limits: &Limits, mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        let mut bytes = buf;
         head.write_to(&mut bytes);
         Exchange {
             common: Common {
@@ -258,10 +273,25 @@ impl Exchange<state::SendRequest> {
 
     /// The head (and body) are written: wait for the response.
     pub fn request_sent(self) -> Exchange<state::RecvResponse> {
-        Exchange {
+        self.request_sent_keeping_buffer().0
+    }
+
+    /// [`request_sent`](Self::request_sent), handing back the head's
+    /// buffer for the connection's next [`new_in`](Self::new_in). A buffer
+    /// grown past [`KEPT_HEAD_BUFFER_MAX`] bytes (a request with huge
+    /// headers) is dropped and an empty one returned, so a connection never
+    /// holds more than that between requests.
+    pub fn request_sent_keeping_buffer(self) -> (Exchange<state::RecvResponse>, Vec<u8>) {
+        let mut buf = self.state.head;
+        if buf.capacity() > KEPT_HEAD_BUFFER_MAX {
+            buf = Vec::new();
+        }
+        buf.clear();
+        let next = Exchange {
             common: self.common,
             state: state::RecvResponse { skipped: 0 },
-        }
+        };
+        (next, buf)
     }
 }
 

@@ -46,7 +46,9 @@ pub mod response;
 pub use body::BodyChunk;
 pub use chunked::ChunkedDecoder;
 pub use content::ContentDecoder;
-pub use exchange::{state, AfterHead, CloseReason, Complete, ConnectionReuse, Exchange};
+pub use exchange::{
+    state, AfterHead, CloseReason, Complete, ConnectionReuse, Exchange, KEPT_HEAD_BUFFER_MAX,
+};
 pub use head::RequestHead;
 pub use response::ResponseHead;
 

@@ -122,6 +122,18 @@ impl PreparedRequest {
         Exchange::new(&self.head(&method), limits)
     }
 
+    /// [`exchange`](Self::exchange), encoding the head into `buf` (see
+    /// [`Exchange::new_in`]): a connection's kept buffer, so a warm request
+    /// allocates nothing for its head.
+    pub fn exchange_in(
+        &self,
+        limits: &Limits,
+        buf: Vec<u8>,
+    ) -> Exchange<crate::http1::state::SendRequest> {
+        let method = self.method.to_http();
+        Exchange::new_in(&self.head(&method), limits, buf)
+    }
+
     /// The request for the next hop of a redirect (SPEC §4): 303, and 301/302
     /// after a POST, become GET without a body; 307/308 keep method and
     /// body. `Authorization` and `Cookie` are dropped when the origin changes.
