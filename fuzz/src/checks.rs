@@ -367,7 +367,7 @@ fn check_response_run(run: &ResponseRun, wire: &[u8], cfg: &ExchangeCfg) {
         "version {:?}",
         head.version
     );
-    for (name, _) in &head.headers {
+    for (name, _) in head.fields() {
         assert!(
             !name.is_empty() && name.bytes().all(is_tchar),
             "header name {name:?} is not a token"
