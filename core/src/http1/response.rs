@@ -382,6 +382,59 @@ mod tests {
     }
 
     #[test]
+    fn parsed_fields_keep_order_spelling_and_raw_bytes() {
+        let input =
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Raw: \xffz\r\nset-cookie: b=2\r\n\r\n";
+        let HeadParse::Complete { head, .. } = parse(input).unwrap() else {
+            panic!("incomplete");
+        };
+        let fields: Vec<(&str, &[u8])> = head.fields().collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("Set-Cookie", &b"a=1"[..]),
+                ("X-Raw", &b"\xffz"[..]),
+                ("set-cookie", &b"b=2"[..]),
+            ]
+        );
+        let values: Vec<&[u8]> = head.headers_named("SET-COOKIE").collect();
+        assert_eq!(values, vec![&b"a=1"[..], &b"b=2"[..]]);
+        let js = head.js_headers();
+        assert_eq!(
+            Vec::from(js.clone()),
+            vec![
+                ("Set-Cookie".to_string(), "a=1, b=2".to_string()),
+                ("X-Raw".to_string(), "\u{fffd}z".to_string()),
+            ]
+        );
+        assert_eq!(head.clone().into_js_headers(), js);
+        assert_eq!(
+            head,
+            ResponseHead::new(200, "OK", http::Version::HTTP_11, fields)
+        );
+        assert_eq!(
+            format!("{head:?}"),
+            r#"ResponseHead { status: 200, reason: "OK", version: HTTP/1.1, fields: [("Set-Cookie", "a=1"), ("X-Raw", "�z"), ("set-cookie", "b=2")] }"#
+        );
+    }
+
+    #[test]
+    fn a_head_without_fields_or_reason() {
+        let HeadParse::Complete { head, .. } = parse(b"HTTP/1.1 204\r\n\r\n").unwrap() else {
+            panic!("incomplete");
+        };
+        assert_eq!(
+            (head.status, head.reason(), head.fields().len()),
+            (204, "", 0)
+        );
+        assert!(head.into_js_headers().is_empty());
+        assert_eq!(
+            ResponseHead::new(200, "caf\u{e9}", http::Version::HTTP_11, [("a", "b")]).reason(),
+            ""
+        );
+    }
+
+    #[test]
     fn newline_errors_are_classified() {
         assert_eq!(parse(b"\rX").unwrap_err(), ProtocolError::BadStatusLine);
         assert_eq!(
