@@ -14,6 +14,8 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::JsHeaders;
+
 /// Which mini-program API an error is reported through; selects the code
 /// table of SPEC §4 (request), §5 (upload), §6 (download) or §7 (socket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,7 +157,7 @@ pub struct HttpErrorResponse {
     pub status: u16,
     /// Response headers as the JSON bridge shows them (server's names,
     /// repeated fields joined with `, `), in arrival order.
-    pub headers: Vec<(String, String)>,
+    pub headers: JsHeaders,
     /// The body as text (invalid UTF-8 replaced with U+FFFD).
     pub data: String,
 }
@@ -247,7 +249,7 @@ impl Serialize for JsError<'_> {
         map.serialize_entry("errorMessage", &e.message)?;
         if let Some(r) = &e.response {
             map.serialize_entry("status", &r.status)?;
-            map.serialize_entry("headers", &HeaderObject(&r.headers))?;
+            map.serialize_entry("headers", &r.headers)?;
             map.serialize_entry("data", &r.data)?;
         }
         map.end()
@@ -337,7 +339,7 @@ mod tests {
     fn http_error_serialises_with_status_headers_and_text_data() {
         let e = Error::new(ErrorKind::HttpStatus, "HTTP 404").with_response(HttpErrorResponse {
             status: 404,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
+            headers: [("Content-Type", "text/plain")].into_iter().collect(),
             data: "nope".into(),
         });
         let json = serde_json::to_string(&e.to_js(Api::Request)).unwrap();

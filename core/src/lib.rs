@@ -16,6 +16,7 @@
 //! | [`target_cache`] | the app context's bounded memo of URL parses (a repeated URL is parsed once) |
 //! | [`policy`] | the whitelist of origins, or allow-any |
 //! | [`js`] | JavaScript's number printing, `encodeURIComponent`, `JSON.stringify` |
+//! | [`js_headers`] | the `headers` object of a response as a mini-program sees it (SPEC §4) |
 //! | [`request`] | `my.request` options, the JSON bridge, encoding, redirects, dataType (SPEC §4) |
 //! | [`http1`] | the HTTP/1.1 client exchange as a type-state machine |
 //! | [`headers`] | the request headers a call sends: checks, reserved names, referer |
@@ -41,10 +42,12 @@ pub mod failure;
 pub mod headers;
 pub mod http1;
 pub mod js;
+pub mod js_headers;
 pub mod limits;
 pub mod policy;
 pub mod pool;
 pub mod request;
+mod span;
 pub mod target;
 pub mod target_cache;
 pub mod task;
@@ -55,6 +58,7 @@ pub mod ws;
 
 pub use context::{AppContext, AppContextBuilder, ContextError, Proxy};
 pub use error::{Api, Error, ErrorKind, HttpErrorResponse};
+pub use js_headers::JsHeaders;
 pub use limits::Limits;
 pub use policy::{DomainPolicy, OriginPattern};
 pub use target::{Host, Scheme, Target, UrlError};

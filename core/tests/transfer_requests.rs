@@ -36,15 +36,12 @@ fn ctx_loopback() -> AppContext {
 }
 
 fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
-    ResponseHead {
+    ResponseHead::new(
         status,
-        reason: "Reason".into(),
-        version: http::Version::HTTP_11,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect(),
-    }
+        "Reason",
+        http::Version::HTTP_11,
+        headers.iter().copied(),
+    )
 }
 
 fn options_error(e: BridgeError) -> Error {

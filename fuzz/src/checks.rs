@@ -356,7 +356,21 @@ fn check_response_run(run: &ResponseRun, wire: &[u8], cfg: &ExchangeCfg) {
         assert!(run.end.is_err(), "no head but no error");
         return;
     };
-    let _ = head.js_headers();
+    // The header object is the same whichever way it is built (the head's
+    // buffer taken over, or a new one), and holds each name once.
+    let js = head.js_headers();
+    assert_eq!(
+        js,
+        head.clone().into_js_headers(),
+        "js_headers paths differ"
+    );
+    let names: Vec<&str> = js.iter().map(|(n, _)| n).collect();
+    for (i, name) in names.iter().enumerate() {
+        assert!(
+            !names[..i].iter().any(|n| n.eq_ignore_ascii_case(name)),
+            "header object repeats {name:?}"
+        );
+    }
     assert!(
         (head.status == 101 || head.status >= 200) && head.status <= 999,
         "status {} returned as a final head",
@@ -367,7 +381,7 @@ fn check_response_run(run: &ResponseRun, wire: &[u8], cfg: &ExchangeCfg) {
         "version {:?}",
         head.version
     );
-    for (name, _) in &head.headers {
+    for (name, _) in head.fields() {
         assert!(
             !name.is_empty() && name.bytes().all(is_tchar),
             "header name {name:?} is not a token"

@@ -18,7 +18,7 @@ pub struct StreamResponse {
     /// The HTTP status (200-299 or 304).
     pub status: u16,
     /// Response headers: the server's names, repeated fields joined with `, `.
-    pub headers: Vec<(String, String)>,
+    pub headers: mpnet_core::JsHeaders,
     /// Timings up to the response head.
     pub profile: Profile,
     /// The decoded body.

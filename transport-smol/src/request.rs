@@ -164,7 +164,7 @@ pub(crate) async fn run_stream(
     };
     Ok(StreamResponse {
         status: head.status,
-        headers: head.js_headers(),
+        headers: head.into_js_headers(),
         profile,
         body: BodyReader::new(client.clone(), conn, exchange, decoder, flow.poll_timeout()),
     })

@@ -203,15 +203,7 @@ mod tests {
     use super::*;
 
     fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
-        ResponseHead {
-            status,
-            reason: String::new(),
-            version: http::Version::HTTP_11,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-        }
+        ResponseHead::new(status, "", http::Version::HTTP_11, headers.iter().copied())
     }
 
     /// Status, headers, whether the request was HEAD, the framing.

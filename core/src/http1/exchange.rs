@@ -75,12 +75,12 @@
 //!
 //! // A response without a body goes straight from the head to Complete.
 //! let recv = Exchange::new(&head, &Limits::default()).request_sent();
-//! let response = mpnet_core::http1::ResponseHead {
-//!     status: 204,
-//!     reason: String::new(),
-//!     version: http::Version::HTTP_11,
-//!     headers: vec![("Connection".into(), b"close".to_vec())],
-//! };
+//! let response = mpnet_core::http1::ResponseHead::new(
+//!     204,
+//!     "",
+//!     http::Version::HTTP_11,
+//!     [("Connection", "close")],
+//! );
 //! match recv.into_body(&response).unwrap() {
 //!     AfterHead::Done(done) => {
 //!         assert_eq!(done.reuse, ConnectionReuse::Close(CloseReason::ConnectionClose))

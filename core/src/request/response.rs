@@ -8,9 +8,8 @@ use serde::{Serialize, Serializer};
 
 use super::options::DataType;
 use super::profile::Profile;
-use crate::error::HeaderObject;
 use crate::http1::{ContentDecoder, ProtocolError, ResponseHead};
-use crate::{Error, ErrorKind, HttpErrorResponse};
+use crate::{Error, ErrorKind, HttpErrorResponse, JsHeaders};
 
 /// The decoded `data` of a successful response.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +31,7 @@ pub struct Response {
     /// The HTTP status (200-299 or 304).
     pub status: u16,
     /// Response headers: the server's names, repeated fields joined with `, `.
-    pub headers: Vec<(String, String)>,
+    pub headers: JsHeaders,
     /// The body, decoded per `dataType`.
     pub data: ResponseData,
     /// When each phase ended (filled in by the transport; not part of the
@@ -43,10 +42,7 @@ pub struct Response {
 impl Response {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 }
 
@@ -65,7 +61,7 @@ impl Serialize for Response {
             }
         }
         map.serialize_entry("status", &self.status)?;
-        map.serialize_entry("headers", &HeaderObject(&self.headers))?;
+        map.serialize_entry("headers", &self.headers)?;
         map.end()
     }
 }
@@ -118,13 +114,11 @@ pub fn is_success(status: u16) -> bool {
 /// status is error 19 carrying status, headers and the body as text.
 pub fn classify(head: ResponseHead, body: Vec<u8>, data_type: DataType) -> Result<Response, Error> {
     let status = head.status;
-    let reason = head.reason.clone();
-    let headers = head.into_js_headers();
     if is_success(status) {
         let data = decode_data(data_type, body)?;
         return Ok(Response {
             status,
-            headers,
+            headers: head.into_js_headers(),
             data,
             profile: Profile::default(),
         });
@@ -137,12 +131,12 @@ pub fn classify(head: ResponseHead, body: Vec<u8>, data_type: DataType) -> Resul
     } else {
         (
             ErrorKind::HttpStatus,
-            format!("HTTP error {status} {reason}"),
+            format!("HTTP error {status} {}", head.reason()),
         )
     };
     Err(Error::new(kind, message).with_response(HttpErrorResponse {
         status,
-        headers,
+        headers: head.into_js_headers(),
         data: String::from_utf8_lossy(&body).into_owned(),
     }))
 }

@@ -301,7 +301,7 @@ impl DownloadFlow {
         if !(200..300).contains(&status) {
             return Err(Error::new(
                 ErrorKind::HttpStatus,
-                format!("download failed: HTTP error {status} {}", head.reason),
+                format!("download failed: HTTP error {status} {}", head.reason()),
             )
             .with_response(HttpErrorResponse {
                 status,

@@ -33,11 +33,10 @@ use super::multipart::{file_content_type, MultipartPlan, Segment};
 use super::options::{UploadOptions, UPLOAD_TIMEOUT};
 use super::progress::{Progress, ProgressEvent};
 use super::sandbox;
-use crate::error::HeaderObject;
 use crate::http1::{Exchange, RequestHead, ResponseHead};
 use crate::request::BodyCollector;
 use crate::target::Target;
-use crate::{headers, Api, AppContext, Error, ErrorKind, HttpErrorResponse, Limits};
+use crate::{headers, Api, AppContext, Error, ErrorKind, HttpErrorResponse, JsHeaders, Limits};
 
 /// An upload whose options, URL, headers and file path have been checked;
 /// the transport now checks the file itself and calls
@@ -240,7 +239,11 @@ impl PreparedUpload {
         if head.status >= 400 {
             return Err(Error::new(
                 ErrorKind::HttpStatus,
-                format!("upload failed: HTTP error {} {}", head.status, head.reason),
+                format!(
+                    "upload failed: HTTP error {} {}",
+                    head.status,
+                    head.reason()
+                ),
             )
             .with_response(HttpErrorResponse {
                 status: head.status,
@@ -309,7 +312,7 @@ impl UploadBody {
 /// let r = mpnet_core::transfer::UploadResponse {
 ///     data: "ok".into(),
 ///     status_code: "200".into(),
-///     header: vec![("Content-Type".into(), "text/plain".into())],
+///     header: [("Content-Type", "text/plain")].into_iter().collect(),
 /// };
 /// assert_eq!(
 ///     serde_json::to_string(&r).unwrap(),
@@ -324,16 +327,13 @@ pub struct UploadResponse {
     pub status_code: String,
     /// Response headers: the server's names, repeated fields joined with
     /// `, `, in arrival order.
-    pub header: Vec<(String, String)>,
+    pub header: JsHeaders,
 }
 
 impl UploadResponse {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.header.get(name)
     }
 }
 
@@ -342,7 +342,7 @@ impl Serialize for UploadResponse {
         let mut map = serializer.serialize_map(Some(3))?;
         map.serialize_entry("data", &self.data)?;
         map.serialize_entry("statusCode", &self.status_code)?;
-        map.serialize_entry("header", &HeaderObject(&self.header))?;
+        map.serialize_entry("header", &self.header)?;
         map.end()
     }
 }
@@ -351,13 +351,13 @@ impl Serialize for UploadResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadersReceived {
     /// Response headers as in [`UploadResponse::header`].
-    pub header: Vec<(String, String)>,
+    pub header: JsHeaders,
 }
 
 impl Serialize for HeadersReceived {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("header", &HeaderObject(&self.header))?;
+        map.serialize_entry("header", &self.header)?;
         map.end()
     }
 }

@@ -238,7 +238,8 @@ impl ClientHandshake {
         if head.status != 101 {
             return Err(handshake_error(format!(
                 "the server answered HTTP {} {} instead of 101 Switching Protocols",
-                head.status, head.reason
+                head.status,
+                head.reason()
             )));
         }
         if head.version != http::Version::HTTP_11 {
