@@ -374,6 +374,49 @@ fn head_buffer_is_reused_up_to_its_bound() {
     assert_eq!(buf.capacity(), 0, "a buffer over the bound is dropped");
 }
 
+/// A small complete body rides in the head's buffer (one write); a large,
+/// empty or mismatched one does not; `connection_close` still lands in the
+/// head, before the blank line, with the attached body intact.
+#[test]
+fn small_bodies_are_attached_to_the_head() {
+    use mpnet_core::http1::ATTACHED_BODY_MAX;
+    let headers = http::HeaderMap::new();
+    let post = |len: usize| RequestHead {
+        method: &http::Method::POST,
+        target: "/p",
+        host: "h",
+        headers: &headers,
+        body_len: Some(len as u64),
+    };
+    let head_only = Exchange::new(&post(5), &Limits::default()).head().to_vec();
+
+    let mut send = Exchange::new(&post(5), &Limits::default());
+    assert!(send.attach_body(b"hello"));
+    assert!(!send.attach_body(b"hello"), "attached once");
+    assert_eq!(send.head(), [&head_only[..], b"hello"].concat());
+    send.connection_close();
+    assert_eq!(
+        String::from_utf8_lossy(send.head()),
+        "POST /p HTTP/1.1\r\nhost: h\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
+    );
+
+    let big = vec![b'x'; ATTACHED_BODY_MAX + 1];
+    let mut send = Exchange::new(&post(big.len()), &Limits::default());
+    assert!(!send.attach_body(&big), "over the bound");
+    let mut send2 = Exchange::new(&post(ATTACHED_BODY_MAX), &Limits::default());
+    assert!(send2.attach_body(&big[..ATTACHED_BODY_MAX]), "at the bound");
+    assert!(
+        !Exchange::new(&post(4), &Limits::default()).attach_body(b"hello"),
+        "length differs"
+    );
+    assert!(
+        !Exchange::new(&post(0), &Limits::default()).attach_body(b""),
+        "nothing to attach"
+    );
+    send.connection_close();
+    assert!(send.head().ends_with(b"connection: close\r\n\r\n"));
+}
+
 /// Transports move exchanges and decoders across threads and tasks.
 #[test]
 fn states_are_send_and_sync() {

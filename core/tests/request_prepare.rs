@@ -337,3 +337,31 @@ fn requests_without_headers_share_the_default_map() {
         "https://urlhost/2021002/1.2.3/page-frame.html"
     );
 }
+
+/// What a transport writes for a request (`exchange_in`): a small body goes
+/// in the head's buffer (nothing left to write after it), a body over
+/// `ATTACHED_BODY_MAX` is left to write after the head; either way the bytes
+/// on the wire are the head the wire view shows, then the body.
+#[test]
+fn exchange_in_attaches_small_bodies_only() {
+    use mpnet_core::http1::ATTACHED_BODY_MAX;
+    let ctx = ctx_any();
+    for len in [1, ATTACHED_BODY_MAX, ATTACHED_BODY_MAX + 1] {
+        let json = format!(
+            r#"{{"url":"https://a.example/f","method":"POST","data":"{}"}}"#,
+            "d".repeat(len)
+        );
+        let opts = bridge::request_options(&json).unwrap_or_else(|_| panic!("options"));
+        let prepared = PreparedRequest::new(&ctx, &opts).unwrap();
+        let alone = prepared.exchange(ctx.limits()).head().to_vec();
+        let (exchange, rest) = prepared.exchange_in(ctx.limits(), Vec::new());
+        let wire = [exchange.head(), rest].concat();
+        assert_eq!(wire, [&alone[..], &prepared.body()[..]].concat(), "{len}");
+        if len <= ATTACHED_BODY_MAX {
+            assert!(rest.is_empty(), "{len}: attached");
+        } else {
+            assert_eq!(rest.len(), len, "{len}: written after the head");
+            assert_eq!(exchange.head(), &alone[..]);
+        }
+    }
+}

@@ -83,21 +83,29 @@ impl Conn {
         &self.tcp
     }
 
-    /// Writes all of `data` before `deadline`.
+    /// Writes all of `data` before `deadline`. Over TLS the records are
+    /// queued (written only when rustls's buffer fills): call
+    /// [`flush`](Self::flush) to send them.
     pub(crate) fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
         self.set_deadline(deadline)?;
         match &mut self.stream {
             Stream::Plain(s) => s.write_all(data),
-            Stream::Tls(s) => s.write_all(data),
+            Stream::Tls(s) => write_records(s, data),
         }
     }
 
-    /// Flushes buffered TLS records.
+    /// Sends every queued TLS record (and the handshake's last flight, the
+    /// first time).
     pub(crate) fn flush(&mut self, deadline: Instant) -> io::Result<()> {
         self.set_deadline(deadline)?;
         match &mut self.stream {
             Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
+            Stream::Tls(s) => {
+                while s.conn.wants_write() {
+                    write_queued(s)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -290,16 +298,63 @@ pub(crate) fn connect(
         let mut stream = StreamOwned::new(session, tcp);
         conn.set_deadline(args.deadline)
             .map_err(ConnectFailure::Io)?;
-        while stream.conn.is_handshaking() {
-            stream
-                .conn
-                .complete_io(&mut stream.sock)
-                .map_err(ConnectFailure::Io)?;
-        }
+        handshake(&mut stream).map_err(ConnectFailure::Io)?;
         conn.stream = Stream::Tls(Box::new(stream));
         profile.tls = since(Instant::now());
     }
     Ok(conn)
+}
+
+/// Encrypts `data` into TLS records queued on the connection, writing to
+/// the socket only when rustls's outgoing buffer is full; the rest leaves
+/// with [`Conn::flush`]. A request's head and body thus go out in one
+/// write, not one per call.
+fn write_records(
+    s: &mut StreamOwned<ClientConnection, TcpStream>,
+    mut data: &[u8],
+) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = s.conn.writer().write(data)?;
+        if n == 0 {
+            write_queued(s)?;
+        }
+        data = data.get(n..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// One write of the queued TLS records to the socket (`WriteZero` if the
+/// socket takes nothing).
+fn write_queued(s: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<()> {
+    match s.conn.write_tls(&mut s.sock)? {
+        0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
+        _ => Ok(()),
+    }
+}
+
+/// Drives the TLS handshake until the client may send application data,
+/// leaving the client's last flight (its `Finished`) queued: the first
+/// request's [`Conn::flush`] sends both in one write, so the server is
+/// woken once for them, not twice. Errors are those of rustls's
+/// `complete_io` (an alert is sent first when there is one).
+fn handshake(stream: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<()> {
+    let (tls, sock) = (&mut stream.conn, &mut stream.sock);
+    while tls.is_handshaking() {
+        if tls.wants_write() {
+            if tls.write_tls(sock)? == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            }
+            continue;
+        }
+        if tls.read_tls(sock)? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        if let Err(e) = tls.process_new_packets() {
+            let _ = tls.write_tls(sock);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+    Ok(())
 }
 
 fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<(), ConnectFailure> {

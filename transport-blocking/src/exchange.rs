@@ -18,10 +18,10 @@ pub(crate) fn send_request(
     limits: &Limits,
     deadline: Instant,
 ) -> Result<Exchange<state::RecvResponse>, Fail> {
-    let exchange = request.exchange_in(limits, conn.take_head_buf());
+    let (exchange, body) = request.exchange_in(limits, conn.take_head_buf());
     conn.write_all(exchange.head(), deadline)?;
-    if !request.body().is_empty() {
-        conn.write_all(request.body(), deadline)?;
+    if !body.is_empty() {
+        conn.write_all(body, deadline)?;
     }
     conn.flush(deadline)?;
     let (exchange, buf) = exchange.request_sent_keeping_buffer();

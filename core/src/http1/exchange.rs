@@ -102,7 +102,10 @@ pub mod state {
     /// Sending the request: the head is encoded and waits to be written.
     #[derive(Debug)]
     pub struct SendRequest {
+        /// The head, then the attached body bytes, if any.
         pub(super) head: Vec<u8>,
+        /// How many bytes at the end of `head` are an attached body.
+        pub(super) attached: usize,
         pub(super) body_len: Option<u64>,
     }
 
@@ -128,6 +131,10 @@ pub mod state {
 /// hands back for reuse (8 KiB: every head but those with very large
 /// headers).
 pub const KEPT_HEAD_BUFFER_MAX: usize = 8 * 1024;
+
+/// The largest body [`Exchange::attach_body`] puts in the head's buffer
+/// (copying it there costs less than a second write below this size).
+pub const ATTACHED_BODY_MAX: usize = 4 * 1024;
 
 /// What an exchange needs from its request and limits in every state.
 #[derive(Debug, Clone)]
@@ -238,6 +245,7 @@ impl Exchange<state::SendRequest> {
             },
             state: state::SendRequest {
                 head: bytes,
+                attached: 0,
                 body_len: head.body_len,
             },
         }
@@ -251,17 +259,36 @@ impl Exchange<state::SendRequest> {
         if self.common.client_close {
             return;
         }
-        let head = &mut self.state.head;
+        let bytes = &mut self.state.head;
+        let head_len = bytes.len().saturating_sub(self.state.attached);
         // The head always ends with the blank line `write_to` put there.
-        if head.ends_with(b"\r\n\r\n") {
-            head.truncate(head.len().saturating_sub(2));
-            head.extend_from_slice(b"connection: close\r\n\r\n");
+        if bytes[..head_len].ends_with(b"\r\n\r\n") {
+            let at = head_len.saturating_sub(2);
+            bytes.splice(at..at, b"connection: close\r\n".iter().copied());
             self.common.client_close = true;
         }
     }
 
-    /// The bytes of the request head, to be written in full. After them the
-    /// caller writes exactly [`body_len`](Self::body_len) body bytes, if any.
+    /// Attaches the request body to the head when it is complete (its
+    /// length is the head's `body_len`) and at most [`ATTACHED_BODY_MAX`]
+    /// bytes: [`head`](Self::head) then holds both, so head and body leave
+    /// in one write (one TCP segment, one TLS record) instead of two.
+    /// Returns whether the body was attached; if not, the caller writes it
+    /// after the head as usual.
+    pub fn attach_body(&mut self, body: &[u8]) -> bool {
+        let whole = self.state.body_len == Some(body.len() as u64);
+        if !whole || body.is_empty() || body.len() > ATTACHED_BODY_MAX || self.state.attached > 0 {
+            return false;
+        }
+        self.state.head.extend_from_slice(body);
+        self.state.attached = body.len();
+        true
+    }
+
+    /// The bytes to write first, in full: the request head, followed by
+    /// the body when it was [attached](Self::attach_body). After them the
+    /// caller writes the [`body_len`](Self::body_len) body bytes, if any and
+    /// not attached.
     pub fn head(&self) -> &[u8] {
         &self.state.head
     }

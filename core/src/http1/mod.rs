@@ -47,7 +47,8 @@ pub use body::BodyChunk;
 pub use chunked::ChunkedDecoder;
 pub use content::ContentDecoder;
 pub use exchange::{
-    state, AfterHead, CloseReason, Complete, ConnectionReuse, Exchange, KEPT_HEAD_BUFFER_MAX,
+    state, AfterHead, CloseReason, Complete, ConnectionReuse, Exchange, ATTACHED_BODY_MAX,
+    KEPT_HEAD_BUFFER_MAX,
 };
 pub use head::RequestHead;
 pub use response::ResponseHead;

@@ -123,15 +123,24 @@ impl PreparedRequest {
     }
 
     /// [`exchange`](Self::exchange), encoding the head into `buf` (see
-    /// [`Exchange::new_in`]): a connection's kept buffer, so a warm request
-    /// allocates nothing for its head.
+    /// [`Exchange::new_in`]: a connection's kept buffer, so a warm request
+    /// allocates nothing for its head), with a small body attached to it
+    /// ([`Exchange::attach_body`]). Returns the exchange and the body bytes
+    /// still to write after [`Exchange::head`]: empty when the body went
+    /// with the head or there is none.
     pub fn exchange_in(
         &self,
         limits: &Limits,
         buf: Vec<u8>,
-    ) -> Exchange<crate::http1::state::SendRequest> {
+    ) -> (Exchange<crate::http1::state::SendRequest>, &[u8]) {
         let method = self.method.to_http();
-        Exchange::new_in(&self.head(&method), limits, buf)
+        let mut exchange = Exchange::new_in(&self.head(&method), limits, buf);
+        let rest: &[u8] = if exchange.attach_body(&self.body) {
+            &[]
+        } else {
+            &self.body
+        };
+        (exchange, rest)
     }
 
     /// The request for the next hop of a redirect (SPEC §4): 303, and 301/302
