@@ -3,7 +3,7 @@
 //! size), the core deciding everything else.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,6 +23,9 @@ use crate::hop::{classify, open_and_send, release, Hop};
 
 /// Size of each file read and write.
 const FILE_CHUNK: usize = 64 * 1024;
+
+/// Bytes of a download gathered before one write to its file.
+const DOWNLOAD_WRITE_BATCH: usize = 1 << 20;
 
 fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
@@ -203,11 +206,14 @@ pub(crate) fn download_file(
         path: temp_path.clone(),
         kept: false,
     };
-    let mut file = fs::OpenOptions::new()
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&temp_path)
         .map_err(|e| download::write_error(&temp_path, &e))?;
+    // The body arrives a TLS record or a socket read at a time; gathering
+    // it into large writes saves a system call per piece.
+    let mut file = io::BufWriter::with_capacity(DOWNLOAD_WRITE_BATCH, file);
     let mut progress = save.progress();
     let mut write = |data: &[u8]| -> Result<(), Error> {
         if cancel.is_cancelled() {
@@ -228,8 +234,10 @@ pub(crate) fn download_file(
         }
     };
     release(client, conn, complete.reuse.is_keep_alive());
-    file.flush()
-        .map_err(|e| download::write_error(&temp_path, &e))?;
+    // Writes what is gathered and reports its error (disk full).
+    let file = file
+        .into_inner()
+        .map_err(|e| download::write_error(&temp_path, e.error()))?;
     drop(file);
     if cancel.is_cancelled() {
         return Err(download::aborted());

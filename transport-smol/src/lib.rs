@@ -86,6 +86,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batched_file;
 mod cancel;
 mod client;
 mod conn;

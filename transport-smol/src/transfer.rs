@@ -1,7 +1,8 @@
 //! `my.uploadFile` and `my.downloadFile` (SPEC §5, §6) on this transport:
-//! files opened, read and written in chunks (memory does not grow with file
-//! size) on smol's blocking-I/O pool (`smol::unblock`, `smol::Unblock`), so
-//! the executor never waits on the disk; the core decides everything else.
+//! files opened, read (`smol::Unblock`) and written ([`BatchedFile`]) in
+//! chunks on smol's blocking-I/O pool (memory does not grow with file
+//! size), so the executor never waits on the disk; the core decides
+//! everything else.
 //!
 //! Cancellation is dropping, as for `my.request`: an upload's future
 //! dropped (abort) writes nothing more; a download's future dropped removes
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use mpnet_core::http1::{state, AfterHead, Exchange};
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::task::Completion;
@@ -25,6 +26,7 @@ use mpnet_core::transfer::{
 use mpnet_core::{AppContext, Error, ErrorKind, Limits};
 use smol::Unblock;
 
+use crate::batched_file::BatchedFile;
 use crate::client::ClientInner;
 use crate::conn::Conn;
 use crate::exchange::{recv_body, recv_body_to, Fail, Sink};
@@ -33,8 +35,8 @@ use crate::hop::{classify, open_and_send, release, Hop, Outgoing};
 /// Size of each file read and write.
 const FILE_CHUNK: usize = 64 * 1024;
 
-/// How far the blocking pool may read ahead of the socket, or the socket
-/// run ahead of the disk.
+/// How far the blocking pool may read an upload's file ahead of the
+/// socket.
 const FILE_BUFFER: usize = 2 * FILE_CHUNK;
 
 fn random<const N: usize>() -> Result<[u8; N], Error> {
@@ -296,7 +298,7 @@ impl Drop for PartFile {
 
 /// A download's body going to its file on the blocking pool, with progress.
 struct FileSink<'a> {
-    file: Unblock<File>,
+    file: BatchedFile,
     path: &'a Path,
     progress: Progress,
     task: Option<&'a Completion<DownloadResponse>>,
@@ -372,7 +374,7 @@ pub(crate) async fn download_file(
         .await
         .map_err(|e| download::write_error(&temp_path, &e))?;
     let mut sink = FileSink {
-        file: Unblock::with_capacity(FILE_BUFFER, file),
+        file: BatchedFile::new(file),
         path: &temp_path,
         progress: save.progress(),
         task,
@@ -390,7 +392,8 @@ pub(crate) async fn download_file(
         mut progress,
         ..
     } = sink;
-    // Closing waits for the last write and reports its error (disk full).
+    // Closing writes the last batch, waits for every write and reports
+    // their error (disk full).
     file.close()
         .await
         .map_err(|e| download::write_error(&temp_path, &e))?;
