@@ -1,4 +1,5 @@
-//! A download's file, written on smol's blocking pool in large batches.
+//! Files read and written on smol's blocking pool in large batches: a
+//! download's file ([`BatchedFile`]) and an upload's ([`BatchedReader`]).
 //!
 //! The body arrives in pieces of a TLS record or a socket read (a few KiB
 //! to 16 KiB). Handing each piece to the blocking pool (`smol::Unblock`'s
@@ -12,11 +13,15 @@
 //! [`close`], which waits for every write. Dropping the writer drops the
 //! write in flight's result; the file is closed when that write ends.
 //!
+//! Reading is the mirror image: one batch is read ahead on the blocking
+//! pool while the previous one goes to the socket, straight from the
+//! buffer the file was read into.
+//!
 //! [`write_all`]: BatchedFile::write_all
 //! [`close`]: BatchedFile::close
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 
 use smol::Task;
 
@@ -102,6 +107,102 @@ impl BatchedFile {
     }
 }
 
+/// What a read on the blocking pool gives back: the file, the batch read
+/// (its length is what was read) and the outcome.
+type ReadBatch = (File, Vec<u8>, io::Result<()>);
+
+/// The first `len` bytes of a file, read in batches on the blocking pool,
+/// one batch ahead of the caller. See the module docs.
+pub(crate) struct BatchedReader {
+    /// The batch being handed out, and how much of it was.
+    current: Vec<u8>,
+    taken: usize,
+    /// The file, when no read is in flight.
+    idle: Option<File>,
+    /// The read of the next batch, if started.
+    in_flight: Option<Task<ReadBatch>>,
+    /// Bytes of the file not yet asked of the blocking pool.
+    unread: u64,
+}
+
+impl BatchedReader {
+    /// Reads the first `len` bytes of `file` (open for reading, at its
+    /// start).
+    pub(crate) fn new(file: File, len: u64) -> Self {
+        BatchedReader {
+            current: Vec::new(),
+            taken: 0,
+            idle: Some(file),
+            in_flight: None,
+            unread: len,
+        }
+    }
+
+    /// The next bytes of the file, at most `max`, and at least one while
+    /// any of the `len` bytes are left (empty after them). A file shorter
+    /// than `len` is an `UnexpectedEof` error.
+    pub(crate) async fn read(&mut self, max: usize) -> io::Result<&[u8]> {
+        if self.taken >= self.current.len() {
+            let spent = std::mem::take(&mut self.current);
+            self.current = self.next_batch(spent).await?;
+            self.taken = 0;
+        }
+        let start = self.taken;
+        let end = start + max.min(self.current.len() - start);
+        self.taken = end;
+        Ok(self.current.get(start..end).unwrap_or_default())
+    }
+
+    /// The batch after the current one (waiting for its read, or reading
+    /// it now the first time), with the read of the following batch started
+    /// into `spent`'s memory.
+    async fn next_batch(&mut self, spent: Vec<u8>) -> io::Result<Vec<u8>> {
+        let batch = match self.in_flight.take() {
+            Some(task) => {
+                let (file, batch, outcome) = task.await;
+                self.idle = Some(file);
+                outcome?;
+                batch
+            }
+            None => match self.start_read(Vec::new()) {
+                Some(task) => {
+                    let (file, batch, outcome) = task.await;
+                    self.idle = Some(file);
+                    outcome?;
+                    batch
+                }
+                None => return Ok(Vec::new()),
+            },
+        };
+        self.in_flight = self.start_read(spent);
+        Ok(batch)
+    }
+
+    /// Starts reading the next batch into `buf` (cleared first); `None`
+    /// when all `len` bytes were asked for already (or the file is lost to
+    /// an earlier failed read).
+    fn start_read(&mut self, mut buf: Vec<u8>) -> Option<Task<ReadBatch>> {
+        if self.unread == 0 {
+            return None;
+        }
+        let mut file = self.idle.take()?;
+        let want = usize::try_from(self.unread).map_or(BATCH, |u| u.min(BATCH));
+        self.unread -= want as u64;
+        Some(smol::unblock(move || {
+            buf.clear();
+            buf.resize(want, 0);
+            let outcome = file.read_exact(&mut buf).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file ended before its length",
+                ),
+                _ => e,
+            });
+            (file, buf, outcome)
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +238,57 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert_eq!(got.len(), want.len());
         assert!(got == want, "the file differs from what was written");
+    }
+
+    /// The reader hands out exactly the first `len` bytes, in order, in
+    /// pieces of at most `max`, across batch boundaries.
+    #[test]
+    fn reader_hands_out_the_first_len_bytes() {
+        let (path, mut file) = temp_file("read");
+        let data: Vec<u8> = (0..(2 * BATCH + 12_345)).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap_or_else(|e| panic!("{e}"));
+        drop(file);
+        for (len, max) in [(data.len(), 64 * 1024), (BATCH + 1, 1000), (10, 3), (0, 5)] {
+            let file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let got = smol::block_on(async {
+                let mut r = BatchedReader::new(file, len as u64);
+                let mut got = Vec::new();
+                loop {
+                    let piece = r.read(max).await.unwrap_or_else(|e| panic!("{e}"));
+                    if piece.is_empty() {
+                        break got;
+                    }
+                    assert!(piece.len() <= max);
+                    got.extend_from_slice(piece);
+                }
+            });
+            assert!(got == data[..len], "len {len}, max {max}");
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A file shorter than the length asked for is an error, not a short
+    /// body.
+    #[test]
+    fn reader_refuses_a_short_file() {
+        let (path, mut file) = temp_file("short");
+        file.write_all(&[7u8; 100])
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(file);
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let outcome = smol::block_on(async {
+            let mut r = BatchedReader::new(file, 101);
+            loop {
+                match r.read(1 << 20).await {
+                    Ok([]) => break Ok(()),
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                }
+            }
+        });
+        let _ = std::fs::remove_file(&path);
+        let err = outcome.expect_err("a short file must fail");
+        assert_eq!(err.to_string(), "the file ended before its length");
     }
 
     /// A write that fails (a file opened read-only) is reported, by a later

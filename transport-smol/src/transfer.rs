@@ -1,6 +1,6 @@
 //! `my.uploadFile` and `my.downloadFile` (SPEC §5, §6) on this transport:
-//! files opened, read (`smol::Unblock`) and written ([`BatchedFile`]) in
-//! chunks on smol's blocking-I/O pool (memory does not grow with file
+//! files opened, read ([`BatchedReader`]) and written ([`BatchedFile`]) in
+//! batches on smol's blocking-I/O pool (memory does not grow with file
 //! size), so the executor never waits on the disk; the core decides
 //! everything else.
 //!
@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_lite::AsyncReadExt;
 use mpnet_core::http1::{state, AfterHead, Exchange};
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::task::Completion;
@@ -24,20 +23,16 @@ use mpnet_core::transfer::{
     UploadResponse, UPLOAD_TIMEOUT,
 };
 use mpnet_core::{AppContext, Error, ErrorKind, Limits};
-use smol::Unblock;
 
-use crate::batched_file::BatchedFile;
+use crate::batched_file::{BatchedFile, BatchedReader};
 use crate::client::ClientInner;
 use crate::conn::Conn;
 use crate::exchange::{recv_body, recv_body_to, Fail, Sink};
 use crate::hop::{classify, open_and_send, release, Hop, Outgoing};
 
-/// Size of each file read and write.
+/// Most bytes of an upload's file written to the socket at a time (and
+/// so between two progress events).
 const FILE_CHUNK: usize = 64 * 1024;
-
-/// How far the blocking pool may read an upload's file ahead of the
-/// socket.
-const FILE_BUFFER: usize = 2 * FILE_CHUNK;
 
 fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
@@ -63,7 +58,7 @@ fn canonical_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
 async fn open_upload_file(
     ctx: &AppContext,
     request: &UploadRequest,
-) -> Result<(Unblock<File>, u64), Error> {
+) -> Result<(BatchedReader, u64), Error> {
     let dirs = sandbox::readable_dirs(ctx);
     let path = request.path().to_path_buf();
     let (file, len) = smol::unblock(move || {
@@ -77,7 +72,7 @@ async fn open_upload_file(
         Ok::<_, Error>((file, meta.len()))
     })
     .await?;
-    Ok((Unblock::with_capacity(FILE_BUFFER, file), len))
+    Ok((BatchedReader::new(file, len), len))
 }
 
 /// What an upload's hop writes: the head, then the multipart body with the
@@ -86,7 +81,7 @@ struct SendUpload<'a> {
     prepared: &'a PreparedUpload,
     limits: &'a Limits,
     deadline: Instant,
-    file: &'a mut Unblock<File>,
+    file: &'a mut BatchedReader,
     path: &'a Path,
     task: Option<&'a Completion<UploadResponse>>,
 }
@@ -100,7 +95,6 @@ impl Outgoing for SendUpload<'_> {
         let exchange = self.prepared.exchange(self.limits);
         conn.write_all(exchange.head(), deadline).await?;
         let mut body = self.prepared.body();
-        let mut chunk = vec![0u8; FILE_CHUNK];
         // SPEC §5: an aborted upload writes nothing more; abort drops
         // this future at its next await.
         loop {
@@ -111,20 +105,21 @@ impl Outgoing for SendUpload<'_> {
                     bytes.len()
                 }
                 Segment::File { len, .. } => {
-                    let want = chunk.len().min(usize::try_from(len).unwrap_or(usize::MAX));
-                    let n = self
+                    // 64 KiB pieces of the batch read: progress as often as before.
+                    let want = usize::try_from(len).map_or(FILE_CHUNK, |l| l.min(FILE_CHUNK));
+                    let piece = self
                         .file
-                        .read(&mut chunk[..want])
+                        .read(want)
                         .await
                         .map_err(|e| Fail::Api(sandbox::read_error(self.path, e)))?;
-                    if n == 0 {
+                    if piece.is_empty() {
                         return Err(Fail::Api(sandbox::read_error(
                             self.path,
                             "the file ended before its length",
                         )));
                     }
-                    conn.write_all(&chunk[..n], deadline).await?;
-                    n
+                    conn.write_all(piece, deadline).await?;
+                    piece.len()
                 }
             };
             if let Some(event) = body.advance(written as u64) {
