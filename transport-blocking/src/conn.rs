@@ -19,8 +19,34 @@ use crate::cancel::Cancel;
 const READ_CHUNK: usize = 32 * 1024;
 
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Plain(SharedTcp),
+    Tls(Box<StreamOwned<ClientConnection, SharedTcp>>),
+}
+
+/// The connection's socket as the byte stream HTTP and TLS read and
+/// write: the very socket of [`Conn::tcp`], shared (reads and writes go
+/// through `&TcpStream`), so opening a connection duplicates no file
+/// descriptor.
+struct SharedTcp(Arc<TcpStream>);
+
+impl Read for SharedTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
 }
 
 /// An open connection with its read buffer.
@@ -278,7 +304,7 @@ pub(crate) fn connect(
     let tcp = Arc::new(tcp);
     args.cancel.watch(&tcp);
     let mut conn = Conn {
-        stream: Stream::Plain(tcp.try_clone().map_err(ConnectFailure::Io)?),
+        stream: Stream::Plain(SharedTcp(tcp.clone())),
         tcp,
         timeout: None,
         buf: Vec::new(),
@@ -294,8 +320,7 @@ pub(crate) fn connect(
         let name = tls::server_name(args.target).map_err(ConnectFailure::Api)?;
         let session = ClientConnection::new(args.tls.clone(), name)
             .map_err(|e| ConnectFailure::Api(tls::tls_error(&e)))?;
-        let tcp = conn.tcp.try_clone().map_err(ConnectFailure::Io)?;
-        let mut stream = StreamOwned::new(session, tcp);
+        let mut stream = StreamOwned::new(session, SharedTcp(conn.tcp.clone()));
         conn.set_deadline(args.deadline)
             .map_err(ConnectFailure::Io)?;
         handshake(&mut stream).map_err(ConnectFailure::Io)?;
@@ -310,7 +335,7 @@ pub(crate) fn connect(
 /// with [`Conn::flush`]. A request's head and body thus go out in one
 /// write, not one per call.
 fn write_records(
-    s: &mut StreamOwned<ClientConnection, TcpStream>,
+    s: &mut StreamOwned<ClientConnection, SharedTcp>,
     mut data: &[u8],
 ) -> io::Result<()> {
     while !data.is_empty() {
@@ -325,7 +350,7 @@ fn write_records(
 
 /// One write of the queued TLS records to the socket (`WriteZero` if the
 /// socket takes nothing).
-fn write_queued(s: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<()> {
+fn write_queued(s: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
     match s.conn.write_tls(&mut s.sock)? {
         0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
         _ => Ok(()),
@@ -337,7 +362,7 @@ fn write_queued(s: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<
 /// request's [`Conn::flush`] sends both in one write, so the server is
 /// woken once for them, not twice. Errors are those of rustls's
 /// `complete_io` (an alert is sent first when there is one).
-fn handshake(stream: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<()> {
+fn handshake(stream: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
     let (tls, sock) = (&mut stream.conn, &mut stream.sock);
     while tls.is_handshaking() {
         if tls.wants_write() {
