@@ -58,8 +58,62 @@ impl Cancel {
         }
     }
 
+    /// Forgets the socket before its connection goes back to the pool,
+    /// where a late [`cancel`](Self::cancel) must not reach it (it may
+    /// carry another call by then). Returns whether the call was cancelled
+    /// already: its socket may be shut down, so it must not be reused.
+    pub(crate) fn unwatch(&self) -> bool {
+        let mut slot = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = None;
+        self.is_cancelled()
+    }
+
     /// Whether [`cancel`](Self::cancel) was called.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn pair() -> (Arc<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let client = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+        let (server, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        (Arc::new(client), server)
+    }
+
+    /// A cancel after `unwatch` (the connection went back to the pool)
+    /// leaves the socket working; one before it says so.
+    #[test]
+    fn a_late_cancel_does_not_reach_an_unwatched_socket() {
+        let (client, mut server) = pair();
+        let cancel = Cancel::default();
+        cancel.watch(&client);
+        assert!(!cancel.unwatch(), "not cancelled yet");
+        cancel.cancel();
+        (&*client)
+            .write_all(b"still open")
+            .unwrap_or_else(|e| panic!("the unwatched socket was shut down: {e}"));
+        let mut got = [0u8; 10];
+        server
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&got, b"still open");
+
+        let (client, _server) = pair();
+        let cancel = Cancel::default();
+        cancel.watch(&client);
+        cancel.cancel();
+        assert!(cancel.unwatch(), "cancelled before: not to be reused");
+        assert!(
+            (&*client).write_all(b"x").is_err(),
+            "a watched socket is shut down"
+        );
     }
 }

@@ -351,9 +351,15 @@ fn write_records(
 /// One write of the queued TLS records to the socket (`WriteZero` if the
 /// socket takes nothing).
 fn write_queued(s: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
-    match s.conn.write_tls(&mut s.sock)? {
-        0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
-        _ => Ok(()),
+    loop {
+        return match s.conn.write_tls(&mut s.sock) {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(_) => Ok(()),
+            // A signal during a socket call with a timeout is not restarted
+            // by the kernel: try again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
     }
 }
 
@@ -363,16 +369,18 @@ fn write_queued(s: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<
 /// woken once for them, not twice. Errors are those of rustls's
 /// `complete_io` (an alert is sent first when there is one).
 fn handshake(stream: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
-    let (tls, sock) = (&mut stream.conn, &mut stream.sock);
-    while tls.is_handshaking() {
-        if tls.wants_write() {
-            if tls.write_tls(sock)? == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero));
-            }
+    while stream.conn.is_handshaking() {
+        if stream.conn.wants_write() {
+            write_queued(stream)?;
             continue;
         }
-        if tls.read_tls(sock)? == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        let (tls, sock) = (&mut stream.conn, &mut stream.sock);
+        match tls.read_tls(sock) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(_) => {}
+            // Not restarted by the kernel on a socket with a timeout.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
         if let Err(e) = tls.process_new_packets() {
             let _ = tls.write_tls(sock);

@@ -91,8 +91,10 @@ pub(crate) fn open_and_send(
 }
 
 /// Returns a connection to the pool, or closes it.
-pub(crate) fn release(client: &ClientInner, conn: Conn, reusable: bool) {
-    if reusable {
+pub(crate) fn release(client: &ClientInner, conn: Conn, reusable: bool, cancel: &Cancel) {
+    // Unwatched first, so that a cancel arriving after this point cannot
+    // shut down a pooled socket; one cancelled before is not pooled.
+    if reusable && !cancel.unwatch() {
         client.put_pooled(conn);
     } else {
         conn.close();

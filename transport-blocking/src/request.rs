@@ -26,7 +26,7 @@ pub(crate) fn run(
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
     let result = drive(client, &mut flow, cancel, started, &mut profile)
-        .and_then(|last| collect(client, &flow, last));
+        .and_then(|last| collect(client, &flow, last, cancel));
     if cancel.is_cancelled() {
         return Err(Error::new(ErrorKind::Aborted, "request aborted"));
     }
@@ -85,7 +85,7 @@ fn drive(
                         AfterHead::Body(b) => recv_body(&mut conn, b, deadline, |_| Ok(())).ok(),
                     }
                     .is_some_and(|c| c.reuse.is_keep_alive());
-                release(client, conn, reusable);
+                release(client, conn, reusable, cancel);
             }
             Step::ReadBody(collector) => {
                 return Ok(Final {
@@ -100,7 +100,12 @@ fn drive(
 }
 
 /// Reads the final response's body into memory and gives the call's result.
-fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Result<Response, Error> {
+fn collect(
+    client: &ClientInner,
+    flow: &RequestFlow,
+    last: Final,
+    cancel: &Cancel,
+) -> Result<Response, Error> {
     let Final {
         mut conn,
         head,
@@ -112,7 +117,7 @@ fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Result<Resp
         AfterHead::Body(b) => recv_body(&mut conn, b, flow.poll_timeout(), |d| collector.push(d))
             .map_err(|f| classify(f, &|| flow.timeout_error()))?,
     };
-    release(client, conn, complete.reuse.is_keep_alive());
+    release(client, conn, complete.reuse.is_keep_alive(), cancel);
     flow.finish(head, collector.finish()?)
 }
 
@@ -129,12 +134,14 @@ pub(crate) fn run_stream(
     let last = drive(client, &mut flow, cancel, started, &mut profile)?;
     profile.redirects = flow.redirects();
     let Some(decoder) = flow.stream_decoder(&last.head) else {
-        return Err(collect(client, &flow, last).err().unwrap_or_else(|| {
-            Error::new(
-                ErrorKind::Unknown,
-                "an error status was classified as success",
-            )
-        }));
+        return Err(collect(client, &flow, last, cancel)
+            .err()
+            .unwrap_or_else(|| {
+                Error::new(
+                    ErrorKind::Unknown,
+                    "an error status was classified as success",
+                )
+            }));
     };
     let Final {
         conn, head, body, ..

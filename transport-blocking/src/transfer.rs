@@ -132,7 +132,7 @@ pub(crate) fn upload_file(
                 .map_err(|f| classify(f, &timeout))?
         }
     };
-    release(client, conn, complete.reuse.is_keep_alive());
+    release(client, conn, complete.reuse.is_keep_alive(), cancel);
     prepared.finish(&head, collector.finish()?)
 }
 
@@ -194,7 +194,7 @@ pub(crate) fn download_file(
                         }
                     }
                     .is_some_and(|c| c.reuse.is_keep_alive());
-                release(client, conn, reusable);
+                release(client, conn, reusable, cancel);
             }
             DownloadStep::Save(save) => break (conn, body, save),
         }
@@ -233,7 +233,7 @@ pub(crate) fn download_file(
             recv_body(&mut conn, b, deadline, &mut write).map_err(|f| classify(f, &timeout))?
         }
     };
-    release(client, conn, complete.reuse.is_keep_alive());
+    release(client, conn, complete.reuse.is_keep_alive(), cancel);
     // Writes what is gathered and reports its error (disk full).
     let file = file
         .into_inner()

@@ -46,7 +46,8 @@ impl BatchedFile {
     /// Writes to `file`, which must be open for writing.
     pub(crate) fn new(file: File) -> Self {
         BatchedFile {
-            filling: Vec::with_capacity(BATCH),
+            // Grown as bytes come (a small download holds only its size).
+            filling: Vec::new(),
             idle: Some(file),
             in_flight: None,
         }
@@ -94,7 +95,8 @@ impl BatchedFile {
     }
 
     /// Waits for the write in flight, if any, and returns an empty buffer
-    /// for the next batch (its buffer, or a new one the first time).
+    /// for the next batch (its buffer; the first time, an empty one that
+    /// grows as bytes come).
     async fn settle(&mut self) -> io::Result<Vec<u8>> {
         match self.in_flight.take() {
             Some(task) => {
@@ -102,7 +104,7 @@ impl BatchedFile {
                 self.idle = Some(file);
                 outcome.map(|()| buf)
             }
-            None => Ok(Vec::with_capacity(BATCH)),
+            None => Ok(Vec::new()),
         }
     }
 }

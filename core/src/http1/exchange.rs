@@ -128,9 +128,9 @@ pub mod state {
 }
 
 /// The largest request-head buffer [`Exchange::request_sent_keeping_buffer`]
-/// hands back for reuse (8 KiB: every head but those with very large
-/// headers).
-pub const KEPT_HEAD_BUFFER_MAX: usize = 8 * 1024;
+/// hands back for reuse (16 KiB: every head but those with very large
+/// headers, with an [attached](Exchange::attach_body) body).
+pub const KEPT_HEAD_BUFFER_MAX: usize = 16 * 1024;
 
 /// The largest body [`Exchange::attach_body`] puts in the head's buffer
 /// (copying it there costs less than a second write below this size).
