@@ -63,6 +63,9 @@ impl Cancel {
     /// carry another call by then). Returns whether the call was cancelled
     /// already: its socket may be shut down, so it must not be reused.
     pub(crate) fn unwatch(&self) -> bool {
+        if !self.cancellable {
+            return self.is_cancelled();
+        }
         let mut slot = self.socket.lock().unwrap_or_else(|p| p.into_inner());
         *slot = None;
         self.is_cancelled()
