@@ -218,8 +218,14 @@ fn core_phases(
         "core: RequestFlow::new (parse URL, policy, headers, encode)",
         n,
     );
-    let (ex, n) = counting(|| flow.request().exchange(ctx.limits()));
-    phase("core: exchange() (request head bytes)", n);
+    // The connection's kept head buffer, as a previous request left it.
+    let (warm, _) = flow.request().exchange_in(ctx.limits(), Vec::new());
+    let kept = warm.request_sent_keeping_buffer().1;
+    let (ex, n) = counting(|| flow.request().exchange_in(ctx.limits(), kept).0);
+    phase(
+        "core: exchange_in() (head into the connection's kept buffer)",
+        n,
+    );
     let mut ex = ex.request_sent();
     let (head, n) = counting(|| ex.try_response(head_bytes));
     let head = match head {
