@@ -28,9 +28,18 @@ use smol::Task;
 /// Bytes gathered before one write to the file.
 pub(crate) const BATCH: usize = 1 << 20;
 
-/// What a write on the blocking pool gives back: the file, its buffer
-/// (emptied, for the next batch) and the outcome.
-type Written = (File, Vec<u8>, io::Result<()>);
+/// A read or write of one batch on the blocking pool. It gives back the
+/// file, the buffer (for a write: emptied, for the next batch; for a read:
+/// the batch read) and the outcome.
+type PoolIo = Task<(File, Vec<u8>, io::Result<()>)>;
+
+/// Waits for `task`, puts its file back in `idle` and gives its buffer, or
+/// its error.
+async fn land(task: PoolIo, idle: &mut Option<File>) -> io::Result<Vec<u8>> {
+    let (file, buf, outcome) = task.await;
+    *idle = Some(file);
+    outcome.map(|()| buf)
+}
 
 /// A file written in batches on the blocking pool. See the module docs.
 pub(crate) struct BatchedFile {
@@ -39,7 +48,7 @@ pub(crate) struct BatchedFile {
     /// The file, when no write is in flight.
     idle: Option<File>,
     /// The write in flight, if any.
-    in_flight: Option<Task<Written>>,
+    in_flight: Option<PoolIo>,
 }
 
 impl BatchedFile {
@@ -99,19 +108,11 @@ impl BatchedFile {
     /// grows as bytes come).
     async fn settle(&mut self) -> io::Result<Vec<u8>> {
         match self.in_flight.take() {
-            Some(task) => {
-                let (file, buf, outcome) = task.await;
-                self.idle = Some(file);
-                outcome.map(|()| buf)
-            }
+            Some(task) => land(task, &mut self.idle).await,
             None => Ok(Vec::new()),
         }
     }
 }
-
-/// What a read on the blocking pool gives back: the file, the batch read
-/// (its length is what was read) and the outcome.
-type ReadBatch = (File, Vec<u8>, io::Result<()>);
 
 /// The first `len` bytes of a file, read in batches on the blocking pool,
 /// one batch ahead of the caller. See the module docs.
@@ -122,7 +123,7 @@ pub(crate) struct BatchedReader {
     /// The file, when no read is in flight.
     idle: Option<File>,
     /// The read of the next batch, if started.
-    in_flight: Option<Task<ReadBatch>>,
+    in_flight: Option<PoolIo>,
     /// Bytes of the file not yet asked of the blocking pool.
     unread: u64,
 }
@@ -159,23 +160,14 @@ impl BatchedReader {
     /// it now the first time), with the read of the following batch started
     /// into `spent`'s memory.
     async fn next_batch(&mut self, spent: Vec<u8>) -> io::Result<Vec<u8>> {
-        let batch = match self.in_flight.take() {
-            Some(task) => {
-                let (file, batch, outcome) = task.await;
-                self.idle = Some(file);
-                outcome?;
-                batch
-            }
-            None => match self.start_read(Vec::new()) {
-                Some(task) => {
-                    let (file, batch, outcome) = task.await;
-                    self.idle = Some(file);
-                    outcome?;
-                    batch
-                }
-                None => return Ok(Vec::new()),
-            },
+        let Some(task) = self
+            .in_flight
+            .take()
+            .or_else(|| self.start_read(Vec::new()))
+        else {
+            return Ok(Vec::new());
         };
+        let batch = land(task, &mut self.idle).await?;
         self.in_flight = self.start_read(spent);
         Ok(batch)
     }
@@ -183,7 +175,7 @@ impl BatchedReader {
     /// Starts reading the next batch into `buf` (cleared first); `None`
     /// when all `len` bytes were asked for already (or the file is lost to
     /// an earlier failed read).
-    fn start_read(&mut self, mut buf: Vec<u8>) -> Option<Task<ReadBatch>> {
+    fn start_read(&mut self, mut buf: Vec<u8>) -> Option<PoolIo> {
         if self.unread == 0 {
             return None;
         }

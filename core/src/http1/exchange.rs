@@ -233,8 +233,7 @@ impl Exchange<state::SendRequest> {
     /// for its head.
     pub fn new_in(head: &RequestHead<'_>, limits: &Limits, mut buf: Vec<u8>) -> Self {
         buf.clear();
-        let mut bytes = buf;
-        head.write_to(&mut bytes);
+        head.write_to(&mut buf);
         Exchange {
             common: Common {
                 head_request: *head.method == http::Method::HEAD,
@@ -244,7 +243,7 @@ impl Exchange<state::SendRequest> {
                 max_chunk_line_bytes: limits.max_chunk_line_bytes,
             },
             state: state::SendRequest {
-                head: bytes,
+                head: buf,
                 attached: 0,
                 body_len: head.body_len,
             },
