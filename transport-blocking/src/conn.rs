@@ -26,22 +26,34 @@ enum Stream {
 /// The connection's socket as the byte stream HTTP and TLS read and
 /// write: the very socket of [`Conn::tcp`], shared (reads and writes go
 /// through `&TcpStream`), so opening a connection duplicates no file
-/// descriptor.
+/// descriptor. A call a signal interrupts is made again: the kernel does
+/// not restart socket calls on a socket with timeouts, and nothing above
+/// (rustls, the exchange) should see `Interrupted`.
 struct SharedTcp(Arc<TcpStream>);
+
+/// `op`, made again for as long as it is interrupted by a signal.
+fn uninterrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
 
 impl Read for SharedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        uninterrupted(|| (&*self.0).read(buf))
     }
 }
 
 impl Write for SharedTcp {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
+        uninterrupted(|| (&*self.0).write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        (&*self.0).write_vectored(bufs)
+        uninterrupted(|| (&*self.0).write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -172,16 +184,14 @@ impl Conn {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
         let spare = &mut self.buf[self.end..];
-        let n = loop {
-            let r = match &mut self.stream {
-                Stream::Plain(s) => s.read(spare),
-                Stream::Tls(s) => s.read(spare),
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break 0,
-                other => break other?,
-            }
+        // `SharedTcp` already makes interrupted reads again.
+        let read = match &mut self.stream {
+            Stream::Plain(s) => s.read(spare),
+            Stream::Tls(s) => s.read(spare),
+        };
+        let n = match read {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
         };
         self.end += n;
         Ok(n)
@@ -351,15 +361,9 @@ fn write_records(
 /// One write of the queued TLS records to the socket (`WriteZero` if the
 /// socket takes nothing).
 fn write_queued(s: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
-    loop {
-        return match s.conn.write_tls(&mut s.sock) {
-            Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(_) => Ok(()),
-            // A signal during a socket call with a timeout is not restarted
-            // by the kernel: try again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Err(e),
-        };
+    match s.conn.write_tls(&mut s.sock)? {
+        0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
+        _ => Ok(()),
     }
 }
 
@@ -375,12 +379,8 @@ fn handshake(stream: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Resul
             continue;
         }
         let (tls, sock) = (&mut stream.conn, &mut stream.sock);
-        match tls.read_tls(sock) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-            Ok(_) => {}
-            // Not restarted by the kernel on a socket with a timeout.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        if tls.read_tls(sock)? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
         if let Err(e) = tls.process_new_packets() {
             let _ = tls.write_tls(sock);
@@ -405,5 +405,33 @@ fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<()
                 "the proxy closed the connection before answering CONNECT".into(),
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An interrupted call is made again; any other outcome is returned as
+    /// it came.
+    #[test]
+    fn interrupted_calls_are_made_again() {
+        let mut calls = 0;
+        let r = uninterrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.ok(), Some(3));
+        let mut calls = 0;
+        let r: io::Result<()> = uninterrupted(|| {
+            calls += 1;
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        });
+        assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
+        assert_eq!(calls, 1);
     }
 }
