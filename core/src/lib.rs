@@ -52,6 +52,7 @@ pub mod target;
 pub mod target_cache;
 pub mod task;
 pub mod tls;
+pub mod tls_session;
 pub mod transfer;
 pub mod tunnel;
 pub mod ws;

@@ -78,7 +78,8 @@ fn every_target_has_a_replay_test() {
             "ws_frames",
             "ws_lifecycle",
             "multipart",
-            "ws_handshake"
+            "ws_handshake",
+            "tls_session"
         ]
     );
 }
@@ -131,4 +132,9 @@ fn multipart() {
 #[test]
 fn ws_handshake() {
     replay("ws_handshake");
+}
+
+#[test]
+fn tls_session() {
+    replay("tls_session");
 }

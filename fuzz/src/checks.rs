@@ -30,6 +30,7 @@ use mpnet_core::http1::{
     ProtocolError, RequestHead, ResponseHead,
 };
 use mpnet_core::request::{Data, Method, PreparedRequest};
+use mpnet_core::tls_session::{Handshake, TlsSession};
 use mpnet_core::transfer::{
     upload_options, MultipartPlan, Progress, ProgressEvent, Segment, UploadRequest,
 };
@@ -59,6 +60,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("ws_lifecycle", ws_lifecycle),
     ("multipart", multipart),
     ("ws_handshake", ws_handshake),
+    ("tls_session", tls_session),
 ];
 
 // ---------------------------------------------------------------------------
@@ -2884,5 +2886,69 @@ pub fn ws_handshake(data: &[u8]) {
     if wire.len() <= 2048 {
         let bytes = drive_handshake(&hs, &bytewise(&wire));
         assert_eq!(whole, bytes, "whole vs bytewise");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tls_session
+
+/// A client configuration that trusts no root: no server can complete a
+/// handshake with it.
+fn trusting_nobody() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("rustls's default versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            std::sync::Arc::new(config)
+        })
+        .clone()
+}
+
+/// `tls_session`: the input after its first byte is what a server sends,
+/// fed to a `TlsSession` in pieces of `first * 64 + 1` bytes, the handshake
+/// driven after each. Invariants: no panic; the first call queues a
+/// ClientHello (a handshake record) and asks for input; the handshake never
+/// completes (the client trusts no root); once it fails, every later call
+/// gives the same error; the unprocessed input stays within the session's
+/// bound.
+pub fn tls_session(data: &[u8]) {
+    let mut input = Input::new(data);
+    let piece = usize::from(input.byte()) * 64 + 1;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+    let mut session = TlsSession::new(trusting_nobody(), name).expect("a new session");
+    assert_eq!(session.handshake().ok(), Some(Handshake::NeedRead));
+    assert_eq!(
+        session.transmit().first(),
+        Some(&22),
+        "a handshake record first"
+    );
+    let sent = session.transmit().len();
+    session.sent(sent);
+    for chunk in input.rest().chunks(piece) {
+        let Ok(buf) = session.read_buf() else {
+            return;
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        session.received(n);
+        match session.handshake() {
+            Ok(Handshake::Done) => panic!("a handshake completed with a client trusting nobody"),
+            Ok(Handshake::NeedRead) => {}
+            Err(e) => {
+                assert_eq!(session.handshake().err(), Some(e.clone()));
+                assert_eq!(
+                    session.encrypt(b"GET / HTTP/1.1\r\n\r\n").err(),
+                    Some(e.clone())
+                );
+                assert_eq!(session.read_plaintext(&mut [0u8; 16]).err(), Some(e));
+                return;
+            }
+        }
     }
 }

@@ -10,17 +10,22 @@ use std::time::{Duration, Instant};
 pub(crate) use mpnet_core::failure::{is_timeout, ConnectFailure};
 use mpnet_core::pool::PoolKey;
 use mpnet_core::request::Profile;
+use mpnet_core::tls_session::{Handshake, Plaintext, TlsSession};
 use mpnet_core::{tls, tunnel, Target};
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::ClientConfig;
 
 use crate::cancel::Cancel;
 
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
+/// TLS bytes queued past this are written at once, not at the flush.
+const TLS_QUEUE_MAX: usize = 64 * 1024;
+
+/// What runs over the socket: bytes as they are, or the core's TLS session.
 enum Stream {
-    Plain(SharedTcp),
-    Tls(Box<StreamOwned<ClientConnection, SharedTcp>>),
+    Plain,
+    Tls(Box<TlsSession>),
 }
 
 /// The connection's socket as the byte stream HTTP and TLS read and
@@ -64,6 +69,7 @@ impl Write for SharedTcp {
 /// An open connection with its read buffer.
 pub(crate) struct Conn {
     stream: Stream,
+    sock: SharedTcp,
     tcp: Arc<TcpStream>,
     /// The read/write timeout on the socket, and when it was set.
     timeout: Option<(Instant, Duration)>,
@@ -91,7 +97,10 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
     }
 }
 
-/// How far a socket timeout may miss the deadline before it is set again.
+/// How far a socket timeout may miss the deadline before it is set again:
+/// this, or 1/256 of the time left when that is more (a call ends at most
+/// 120 ms late for a 30 s timeout, and a long download sets its socket
+/// timeouts a few times a second, not every 2 ms).
 const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
 
 impl Conn {
@@ -106,7 +115,7 @@ impl Conn {
         }
         if let Some((_, set)) = self.timeout {
             let miss = set.abs_diff(left);
-            if miss <= TIMEOUT_SLACK {
+            if miss <= TIMEOUT_SLACK.max(left / 256) {
                 return Ok(());
             }
         }
@@ -127,8 +136,14 @@ impl Conn {
     pub(crate) fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
         self.set_deadline(deadline)?;
         match &mut self.stream {
-            Stream::Plain(s) => s.write_all(data),
-            Stream::Tls(s) => write_records(s, data),
+            Stream::Plain => self.sock.write_all(data),
+            Stream::Tls(s) => {
+                s.encrypt(data).map_err(tls_io)?;
+                if s.transmit().len() >= TLS_QUEUE_MAX {
+                    send_queued(s, &mut self.sock)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -137,13 +152,8 @@ impl Conn {
     pub(crate) fn flush(&mut self, deadline: Instant) -> io::Result<()> {
         self.set_deadline(deadline)?;
         match &mut self.stream {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => {
-                while s.conn.wants_write() {
-                    write_queued(s)?;
-                }
-                Ok(())
-            }
+            Stream::Plain => self.sock.flush(),
+            Stream::Tls(s) => send_queued(s, &mut self.sock),
         }
     }
 
@@ -185,13 +195,9 @@ impl Conn {
         }
         let spare = &mut self.buf[self.end..];
         // `SharedTcp` already makes interrupted reads again.
-        let read = match &mut self.stream {
-            Stream::Plain(s) => s.read(spare),
-            Stream::Tls(s) => s.read(spare),
-        };
-        let n = match read {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            other => other?,
+        let n = match &mut self.stream {
+            Stream::Plain => self.sock.read(spare)?,
+            Stream::Tls(s) => read_plaintext(s, &mut self.sock, spare)?,
         };
         self.end += n;
         Ok(n)
@@ -314,7 +320,8 @@ pub(crate) fn connect(
     let tcp = Arc::new(tcp);
     args.cancel.watch(&tcp);
     let mut conn = Conn {
-        stream: Stream::Plain(SharedTcp(tcp.clone())),
+        stream: Stream::Plain,
+        sock: SharedTcp(tcp.clone()),
         tcp,
         timeout: None,
         buf: Vec::new(),
@@ -328,66 +335,75 @@ pub(crate) fn connect(
     }
     if args.target.scheme().is_secure() {
         let name = tls::server_name(args.target).map_err(ConnectFailure::Api)?;
-        let session = ClientConnection::new(args.tls.clone(), name)
+        let mut session = TlsSession::new(args.tls.clone(), name)
             .map_err(|e| ConnectFailure::Api(tls::tls_error(&e)))?;
-        let mut stream = StreamOwned::new(session, SharedTcp(conn.tcp.clone()));
         conn.set_deadline(args.deadline)
             .map_err(ConnectFailure::Io)?;
-        handshake(&mut stream).map_err(ConnectFailure::Io)?;
-        conn.stream = Stream::Tls(Box::new(stream));
+        handshake(&mut session, &mut conn.sock).map_err(ConnectFailure::Io)?;
+        conn.stream = Stream::Tls(Box::new(session));
         profile.tls = since(Instant::now());
     }
     Ok(conn)
 }
 
-/// Encrypts `data` into TLS records queued on the connection, writing to
-/// the socket only when rustls's outgoing buffer is full; the rest leaves
-/// with [`Conn::flush`]. A request's head and body thus go out in one
-/// write, not one per call.
-fn write_records(
-    s: &mut StreamOwned<ClientConnection, SharedTcp>,
-    mut data: &[u8],
-) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = s.conn.writer().write(data)?;
-        if n == 0 {
-            write_queued(s)?;
+/// A TLS error as the `io::Error` the connection's callers classify
+/// ([`tls::io_error`] finds the rustls error inside).
+fn tls_io(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes every TLS byte the session has queued.
+fn send_queued(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
+    while !s.transmit().is_empty() {
+        match sock.write(s.transmit())? {
+            0 => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            n => s.sent(n),
         }
-        data = data.get(n..).unwrap_or_default();
     }
     Ok(())
 }
 
-/// One write of the queued TLS records to the socket (`WriteZero` if the
-/// socket takes nothing).
-fn write_queued(s: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
-    match s.conn.write_tls(&mut s.sock)? {
-        0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
-        _ => Ok(()),
+/// Reads socket bytes into the session until it has plaintext for `dst`;
+/// `Ok(0)` is the end of the stream (a `close_notify`, or the socket's end:
+/// whether the body was complete is the HTTP layer's call).
+fn read_plaintext(s: &mut TlsSession, sock: &mut SharedTcp, dst: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match s.read_plaintext(dst).map_err(tls_io)? {
+            Plaintext::Data(n) => return Ok(n),
+            Plaintext::Closed => return Ok(0),
+            Plaintext::NeedRead => {
+                send_queued(s, sock)?;
+                match sock.read(s.read_buf().map_err(tls_io)?)? {
+                    0 => return Ok(0),
+                    n => s.received(n),
+                }
+            }
+        }
     }
 }
 
 /// Drives the TLS handshake until the client may send application data,
 /// leaving the client's last flight (its `Finished`) queued: the first
 /// request's [`Conn::flush`] sends both in one write, so the server is
-/// woken once for them, not twice. Errors are those of rustls's
-/// `complete_io` (an alert is sent first when there is one).
-fn handshake(stream: &mut StreamOwned<ClientConnection, SharedTcp>) -> io::Result<()> {
-    while stream.conn.is_handshaking() {
-        if stream.conn.wants_write() {
-            write_queued(stream)?;
-            continue;
-        }
-        let (tls, sock) = (&mut stream.conn, &mut stream.sock);
-        if tls.read_tls(sock)? == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-        }
-        if let Err(e) = tls.process_new_packets() {
-            let _ = tls.write_tls(sock);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+/// woken once for them, not twice. On a TLS error the alert the session
+/// queued is sent first (best effort).
+fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
+    loop {
+        match s.handshake() {
+            Ok(Handshake::Done) => return Ok(()),
+            Ok(Handshake::NeedRead) => {
+                send_queued(s, sock)?;
+                match sock.read(s.read_buf().map_err(tls_io)?)? {
+                    0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                    n => s.received(n),
+                }
+            }
+            Err(e) => {
+                let _ = send_queued(s, sock);
+                return Err(tls_io(e));
+            }
         }
     }
-    Ok(())
 }
 
 fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<(), ConnectFailure> {

@@ -17,10 +17,10 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
-use futures_rustls::TlsConnector;
 pub(crate) use mpnet_core::failure::{is_timeout, ConnectFailure};
 use mpnet_core::pool::PoolKey;
 use mpnet_core::request::Profile;
+use mpnet_core::tls_session::{Handshake, Plaintext, TlsSession};
 use mpnet_core::{tls, tunnel, Target};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
@@ -28,21 +28,14 @@ use rustls::ClientConfig;
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
-/// A socket, plain or under TLS over `T` (the TCP socket itself, or the
-/// WebSocket's buffered reader of it).
-pub(crate) enum Stream<T = Async<TcpStream>> {
+/// TLS bytes queued past this are written at once, not at the flush.
+const TLS_QUEUE_MAX: usize = 64 * 1024;
+
+/// The WebSocket's socket, plain or under futures-rustls over `T` (its
+/// buffered reader of the TCP socket).
+pub(crate) enum Stream<T> {
     Plain(Async<TcpStream>),
     Tls(Box<TlsStream<T>>),
-}
-
-impl Stream {
-    /// The TCP socket under the stream.
-    pub(crate) fn tcp(&self) -> &Async<TcpStream> {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-        }
-    }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<T> {
@@ -87,7 +80,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<T> {
 
 /// An open connection with its read buffer.
 pub(crate) struct Conn {
-    stream: Stream,
+    tcp: Async<TcpStream>,
+    /// The core's TLS session, for secure targets.
+    tls: Option<Box<TlsSession>>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -167,9 +162,10 @@ pub(crate) async fn before<T>(
 }
 
 impl Conn {
-    fn new(stream: Stream, key: PoolKey) -> Self {
+    fn new(tcp: Async<TcpStream>, key: PoolKey) -> Self {
         Conn {
-            stream,
+            tcp,
+            tls: None,
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -198,12 +194,21 @@ impl Conn {
         .await
     }
 
-    /// Writes all of `data` before `deadline`.
+    /// Writes all of `data` before `deadline`. Over TLS the records are
+    /// queued (written once more than [`TLS_QUEUE_MAX`] bytes wait): call
+    /// [`flush`](Self::flush) to send them.
     pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            tls.encrypt(data).map_err(tls_io)?;
+            if tls.transmit().len() < TLS_QUEUE_MAX {
+                return Ok(());
+            }
+            return self.until(deadline, Conn::poll_send_queued).await;
+        }
         let mut written = 0;
         self.until(deadline, |conn, cx| {
             while written < data.len() {
-                match ready!(Pin::new(&mut conn.stream).poll_write(cx, &data[written..])) {
+                match ready!(Pin::new(&mut &conn.tcp).poll_write(cx, &data[written..])) {
                     Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Ok(n) => written += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -215,33 +220,26 @@ impl Conn {
         .await
     }
 
-    /// Flushes buffered TLS records: the request has been sent.
+    /// Writes every queued TLS byte (nothing to do on a plain connection).
+    fn poll_send_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.tls {
+            Some(tls) => poll_send(&self.tcp, tls, cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Sends the queued TLS records: the request has been sent.
     pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
-        self.until(deadline, |conn, cx| {
-            Pin::new(&mut conn.stream).poll_flush(cx)
-        })
-        .await?;
+        self.until(deadline, Conn::poll_send_queued).await?;
         self.sent = true;
         Ok(())
     }
 
     /// Whether every byte received so far has been handed out: nothing in
-    /// the read buffer and, under TLS, no plaintext decrypted and not yet
-    /// read (complete records are decrypted as soon as they are read, so
-    /// what rustls may still hold is an incomplete record, which needs
-    /// more bytes from the socket). A TLS error found here stays in the
-    /// session and is reported by the next read.
-    fn drained(&mut self) -> bool {
-        if self.start != self.end {
-            return false;
-        }
-        match &mut self.stream {
-            Stream::Plain(_) => true,
-            Stream::Tls(tls) => matches!(
-                tls.get_mut().1.process_new_packets(),
-                Ok(io) if io.plaintext_bytes_to_read() == 0 && !io.peer_has_closed()
-            ),
-        }
+    /// the read buffer and, under TLS, nothing received that the session
+    /// has not turned into plaintext.
+    fn drained(&self) -> bool {
+        self.start == self.end && self.tls.as_ref().is_none_or(|t| t.is_drained())
     }
 
     /// Waits until the socket is readable, without reading, for the first
@@ -254,7 +252,7 @@ impl Conn {
     /// readable after all is still reported at once by the reactor); on
     /// later polls `Ready` is the new event.
     fn poll_answer_readable(&mut self, cx: &mut Context<'_>, first: bool) -> Poll<io::Result<()>> {
-        let tcp = self.stream.tcp();
+        let tcp = &self.tcp;
         match tcp.poll_readable(cx) {
             Poll::Ready(Ok(())) if first => tcp.poll_readable(cx),
             other => other,
@@ -324,10 +322,14 @@ impl Conn {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
         let spare = &mut self.buf[self.end..];
-        let r = ready!(Pin::new(&mut self.stream).poll_read(cx, spare));
-        let n = match r {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            other => other?,
+        let n = match &mut self.tls {
+            None => loop {
+                match ready!(Pin::new(&mut &self.tcp).poll_read(cx, spare)) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            },
+            Some(tls) => ready!(poll_plaintext(&self.tcp, tls, cx, spare))?,
         };
         self.end += n;
         Poll::Ready(Ok(n))
@@ -341,7 +343,7 @@ impl Conn {
             return true;
         }
         let mut probe = [0u8; 1];
-        match self.stream.tcp().get_ref().peek(&mut probe) {
+        match self.tcp.get_ref().peek(&mut probe) {
             Ok(_) => true, // EOF (0) or unexpected bytes
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
@@ -349,31 +351,119 @@ impl Conn {
 
     /// Shuts the socket down.
     pub(crate) fn close(self) {
-        let _ = self
-            .stream
-            .tcp()
-            .get_ref()
-            .shutdown(std::net::Shutdown::Both);
+        let _ = self.tcp.get_ref().shutdown(std::net::Shutdown::Both);
     }
 
-    /// Starts TLS on a plain connection before `deadline`; the read buffer
-    /// and key stay. A connection already secure is returned as it is.
+    /// Starts TLS on a plain connection before `deadline`, leaving the
+    /// client's last handshake flight queued for the first request's
+    /// flush (one write wakes the server once for both). The read buffer
+    /// and key stay; a connection already secure is returned as it is.
     async fn secure(
-        self,
+        mut self,
         config: &Arc<ClientConfig>,
         name: ServerName<'static>,
         deadline: Instant,
     ) -> io::Result<Conn> {
-        match self.stream {
-            Stream::Plain(tcp) => {
-                let connector = TlsConnector::from(config.clone());
-                let tls = before(deadline, connector.connect(name, tcp)).await?;
-                Ok(Conn {
-                    stream: Stream::Tls(Box::new(tls)),
-                    ..self
-                })
+        if self.tls.is_some() {
+            return Ok(self);
+        }
+        let mut session = TlsSession::new(config.clone(), name).map_err(tls_io)?;
+        let tcp = &self.tcp;
+        before(
+            deadline,
+            future::poll_fn(|cx| poll_handshake(tcp, &mut session, cx)),
+        )
+        .await?;
+        self.tls = Some(Box::new(session));
+        Ok(self)
+    }
+}
+
+/// A TLS error as the `io::Error` the connection's callers classify
+/// ([`tls::io_error`] finds the rustls error inside).
+fn tls_io(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes every TLS byte `tls` has queued to `tcp`.
+fn poll_send(
+    tcp: &Async<TcpStream>,
+    tls: &mut TlsSession,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while !tls.transmit().is_empty() {
+        match ready!(Pin::new(&mut &*tcp).poll_write(cx, tls.transmit())) {
+            Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => tls.sent(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// One socket read into the session; `Ok(0)` is the socket's end.
+fn poll_receive(
+    tcp: &Async<TcpStream>,
+    tls: &mut TlsSession,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    ready!(poll_send(tcp, tls, cx))?;
+    loop {
+        let buf = tls.read_buf().map_err(tls_io)?;
+        match ready!(Pin::new(&mut &*tcp).poll_read(cx, buf)) {
+            Ok(n) => {
+                tls.received(n);
+                return Poll::Ready(Ok(n));
             }
-            Stream::Tls(_) => Ok(self),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// Plaintext for `dst`, reading the socket as the session needs; `Ok(0)`
+/// is the end of the stream (a `close_notify`, or the socket's end:
+/// whether the body was complete is the HTTP layer's call).
+fn poll_plaintext(
+    tcp: &Async<TcpStream>,
+    tls: &mut TlsSession,
+    cx: &mut Context<'_>,
+    dst: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    loop {
+        match tls.read_plaintext(dst).map_err(tls_io)? {
+            Plaintext::Data(n) => return Poll::Ready(Ok(n)),
+            Plaintext::Closed => return Poll::Ready(Ok(0)),
+            Plaintext::NeedRead => {
+                if ready!(poll_receive(tcp, tls, cx))? == 0 {
+                    return Poll::Ready(Ok(0));
+                }
+            }
+        }
+    }
+}
+
+/// Drives the handshake until application data may be sent. On a TLS
+/// error the alert the session queued is sent first, if the socket takes
+/// it at once.
+fn poll_handshake(
+    tcp: &Async<TcpStream>,
+    tls: &mut TlsSession,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    loop {
+        match tls.handshake() {
+            Ok(Handshake::Done) => return Poll::Ready(Ok(())),
+            Ok(Handshake::NeedRead) => {
+                if ready!(poll_receive(tcp, tls, cx))? == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                }
+            }
+            Err(e) => {
+                let _ = poll_send(tcp, tls, cx);
+                return Poll::Ready(Err(tls_io(e)));
+            }
         }
     }
 }
@@ -441,7 +531,7 @@ pub(crate) async fn connect(
     let since = |i: Instant| Some(i.saturating_duration_since(args.started));
     profile.dns = since(dns);
     profile.connect = since(Instant::now());
-    let mut conn = Conn::new(Stream::Plain(tcp), key);
+    let mut conn = Conn::new(tcp, key);
     if args.proxy.is_some() {
         open_tunnel(&mut conn, args.target, args.deadline).await?;
     }

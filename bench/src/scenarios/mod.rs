@@ -121,7 +121,12 @@ pub(crate) fn take_turns(runs: usize, clients: Vec<(String, Measure<'_>)>) -> Ve
                 continue;
             }
             match fns[i]() {
-                Ok(v) => series[i].samples.push(v),
+                Ok(v) => {
+                    if std::env::var_os("MPNET_BENCH_SAMPLES").is_some() {
+                        eprintln!("  sample: {} run {run}: {v:.1}", series[i].label);
+                    }
+                    series[i].samples.push(v)
+                }
                 Err(e) => series[i].failed = Some(format!("failed: {e}")),
             }
         }
