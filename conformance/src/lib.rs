@@ -54,7 +54,22 @@ pub trait Transport: Sync {
         ctx: &AppContext,
         opts: Vec<RequestOptions>,
     ) -> Vec<Result<Response, Error>>;
+    /// Runs `opts` in order with `request_into` on ONE client for `ctx`,
+    /// every call into the same `out` (so each reuses the buffers the one
+    /// before left); `each` sees the index, each call's result and `out`
+    /// right after it.
+    fn request_into_many(
+        &self,
+        ctx: &AppContext,
+        opts: &[RequestOptions],
+        out: &mut Response,
+        each: &mut EachResult<'_>,
+    );
 }
+
+/// What [`Transport::request_into_many`] calls after each call: its index,
+/// its result, and the `out` it wrote.
+pub type EachResult<'a> = dyn FnMut(usize, Result<(), Error>, &Response) + 'a;
 
 /// The servers a case may use; made once per run.
 pub struct Env {
@@ -871,6 +886,204 @@ pub fn run_all<T: Transport>(transport: &T) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// `request_into` against `request` (SPEC §4 results are the same however
+/// they are built): a series of calls on one client, once with `request`
+/// and once with `request_into` into one reused `out`, must give the same
+/// status, headers (but `date`, which may tick between the two), data and
+/// profile shape (which phases happened, reuse, redirects), and the same
+/// errors; the body buffer of an unshared response is reused by the next
+/// call of the same size. Panics with the list of differences, if any.
+pub fn run_request_into<T: Transport>(transport: &T) {
+    let env = Env::start();
+    let mut failures = Vec::new();
+    if let Err(why) = request_into_matches_request(transport, &env) {
+        failures.push(why);
+    }
+    if let Err(why) = request_into_reuses_the_body_buffer(transport, &env) {
+        failures.push(why);
+    }
+    assert!(
+        failures.is_empty(),
+        "[{}] request_into:\n{}",
+        transport.name(),
+        failures.join("\n")
+    );
+}
+
+/// What of a response both ways must share (see [`run_request_into`]).
+fn comparable(r: &Response) -> impl PartialEq + std::fmt::Debug {
+    let headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let p = r.profile;
+    let phases = [
+        p.dns,
+        p.connect,
+        p.tls,
+        p.request_sent,
+        p.first_byte,
+        p.done,
+    ]
+    .map(|d| d.is_some());
+    (
+        r.status,
+        headers,
+        r.data.clone(),
+        phases,
+        p.reused,
+        p.redirects,
+    )
+}
+
+fn request_into_matches_request<T: Transport>(transport: &T, env: &Env) -> Result<(), String> {
+    // Repeated names to be joined, and bytes that are not UTF-8, in a head
+    // that is smaller than the one before it in the series.
+    let odd_head: &[u8] = b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Raw: caf\xe9 \xff\r\n\
+set-cookie: b=2\r\nContent-Length: 5\r\n\r\nhello";
+    let raw_server = raw_tls(
+        env,
+        vec![Step::read_request(), Step::write(odd_head), Step::Close],
+    );
+    let opts = vec![
+        RequestOptions::new(env.https.url("/bytes/3000")).data_type(DataType::ArrayBuffer),
+        RequestOptions::new(env.https.url("/bytes/100")).data_type(DataType::ArrayBuffer),
+        RequestOptions::new(env.https.url("/stream-bytes/5000")).data_type(DataType::ArrayBuffer),
+        RequestOptions::new(env.https.url("/encoding/utf8")).data_type(DataType::Text),
+        RequestOptions::new(env.https.url("/bytes/64")).data_type(DataType::Base64),
+        RequestOptions::new(env.https.url("/json")),
+        RequestOptions::new(env.https.url("/status/404")).data_type(DataType::ArrayBuffer),
+        RequestOptions::new(env.https.url("/status/429")),
+        RequestOptions::new(env.https.url("/invalid-utf8")).data_type(DataType::Text),
+        RequestOptions::new(env.https.url("/redirect/2")).data_type(DataType::Text),
+        RequestOptions::new(
+            env.https
+                .url("/response-headers?X-A=1&x-a=2&Content-Type=text/plain"),
+        )
+        .data_type(DataType::Text),
+        RequestOptions::new(raw_server.url("/odd")).data_type(DataType::ArrayBuffer),
+        RequestOptions::new(env.https.url("/gzip")).data_type(DataType::Text),
+    ];
+    let ctx = env.ctx();
+    // Each series runs on its own client: the raw server answers each of
+    // their connections with its script.
+    let expected = transport.request_many(&ctx, opts.clone());
+    let mut diffs = Vec::new();
+    let (mut calls, mut successes) = (0, 0);
+    let mut out = Response::default();
+    transport.request_into_many(&ctx, &opts, &mut out, &mut |i, got, out| {
+        calls += 1;
+        successes += usize::from(got.is_ok());
+        let url = opts.get(i).map(|o| o.url.clone()).unwrap_or_default();
+        let verdict = match (expected.get(i), got) {
+            (Some(Ok(want)), Ok(())) => ensure(comparable(want) == comparable(out), || {
+                format!(
+                    "{:?}\n  request:      {:?}",
+                    comparable(out),
+                    comparable(want)
+                )
+            }),
+            (Some(Err(want)), Err(got)) => ensure(&got == want, || {
+                format!("error {got:?}, request gave {want:?}")
+            })
+            .and_then(|()| {
+                ensure(*out == Response::default(), || {
+                    format!("after an error `out` is not empty: {out:?}")
+                })
+            }),
+            (want, got) => Err(format!("{got:?}, request gave {want:?}")),
+        };
+        if let Err(why) = verdict {
+            diffs.push(format!("call {i} ({url}): {why}"));
+        }
+    });
+    drop(raw_server);
+    // 10 successes and 3 errors (404, 429, invalid UTF-8 text), as planned.
+    ensure((calls, successes) == (opts.len(), opts.len() - 3), || {
+        format!(
+            "{calls} calls, {successes} successes, for {} options",
+            opts.len()
+        )
+    })?;
+    ensure(diffs.is_empty(), || {
+        format!("request_into differs from request:\n{}", diffs.join("\n"))
+    })
+}
+
+/// A big then a small response of each kind (arraybuffer with a length,
+/// chunked arraybuffer, text, base64): the small one is collected in the
+/// big one's buffer, so its data lies at the same address (and a string
+/// keeps the big one's capacity). Big before small, so that without reuse
+/// the allocator is unlikely to hand the same block back by chance.
+fn request_into_reuses_the_body_buffer<T: Transport>(
+    transport: &T,
+    env: &Env,
+) -> Result<(), String> {
+    let pad = "p".repeat(3000);
+    let pairs = [
+        (
+            DataType::ArrayBuffer,
+            "/bytes/4000".to_owned(),
+            "/bytes/100".to_owned(),
+        ),
+        (
+            DataType::ArrayBuffer,
+            "/stream-bytes/6000".into(),
+            "/stream-bytes/200".into(),
+        ),
+        (
+            DataType::Text,
+            format!("/response-headers?Pad={pad}"),
+            "/response-headers?Pad=x".into(),
+        ),
+        (DataType::Base64, "/bytes/3000".into(), "/bytes/300".into()),
+    ];
+    let opts: Vec<RequestOptions> = pairs
+        .iter()
+        .flat_map(|(dt, big, small)| {
+            [big, small].map(|p| RequestOptions::new(env.https.url(p)).data_type(*dt))
+        })
+        .collect();
+    // Per call: the data's address, its length, and a string's capacity.
+    type Seen = (usize, usize, Option<usize>);
+    let mut seen: Vec<Result<Seen, String>> = Vec::new();
+    let mut out = Response::default();
+    transport.request_into_many(&env.ctx(), &opts, &mut out, &mut |_, got, out| {
+        seen.push(match (got, &out.data) {
+            (Err(e), _) => Err(format!("failed: {e}")),
+            (Ok(()), ResponseData::ArrayBuffer(b)) => Ok((b.as_ptr() as usize, b.len(), None)),
+            (Ok(()), ResponseData::Text(s) | ResponseData::Base64(s)) => {
+                Ok((s.as_ptr() as usize, s.len(), Some(s.capacity())))
+            }
+            (Ok(()), other) => Err(format!("unexpected data {other:?}")),
+        });
+    });
+    ensure(seen.len() == opts.len(), || {
+        format!("{} results for {} calls", seen.len(), opts.len())
+    })?;
+    for (pair, (_, big, _)) in seen.chunks(2).zip(&pairs) {
+        let big = big.get(..40).unwrap_or(big);
+        let [Ok(first), Ok(second)] = pair else {
+            return Err(format!("{big}: {pair:?}"));
+        };
+        ensure(second.1 < first.1, || {
+            format!("{big}: {first:?} then {second:?}")
+        })?;
+        ensure(first.0 == second.0, || {
+            format!(
+                "{big}: the next call's data is at {:#x}, not in this one's buffer at {:#x}",
+                second.0, first.0
+            )
+        })?;
+        ensure(first.2 == second.2, || {
+            format!("{big}: capacity {:?} then {:?}", first.2, second.2)
+        })?;
+    }
+    Ok(())
 }
 
 /// A server that closes each keep-alive connection right after its answer

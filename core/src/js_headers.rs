@@ -76,16 +76,25 @@ impl JsHeaders {
     /// The header object of fields packed in `buf` at `fields` (a
     /// response head's buffer): `buf` and `fields` become the object as
     /// they are when the names are distinct and every span is UTF-8 text;
-    /// otherwise the object is built anew by [`joined`].
+    /// otherwise the object is joined in the same two buffers
+    /// ([`joined_in_place`]). Either way no new buffer is made: when `buf`
+    /// and `fields` have room (buffers recycled from an earlier object of
+    /// the same shape), nothing is allocated.
     pub(crate) fn from_packed(buf: Vec<u8>, fields: Vec<(Span, Span)>) -> JsHeaders {
         if !names_distinct(&buf, &fields) {
-            return joined(fields.len(), |i| packed_field(&buf, &fields, i));
+            return joined_in_place(buf, fields);
         }
         match String::from_utf8(buf) {
             Ok(text) if all_on_boundaries(&text, &fields) => JsHeaders { text, fields },
-            Ok(text) => joined(fields.len(), |i| packed_field(text.as_bytes(), &fields, i)),
-            Err(e) => joined(fields.len(), |i| packed_field(e.as_bytes(), &fields, i)),
+            Ok(text) => joined_in_place(text.into_bytes(), fields),
+            Err(e) => joined_in_place(e.into_bytes(), fields),
         }
+    }
+
+    /// The object's two buffers (its text and its span list), e.g. for a
+    /// response head to be packed into; see `http1::HeadBuffers`.
+    pub(crate) fn into_parts(self) -> (String, Vec<(Span, Span)>) {
+        (self.text, self.fields)
     }
 
     /// [`from_packed`](Self::from_packed) for a borrowed buffer: a copy of
@@ -167,6 +176,88 @@ fn joined<'a>(count: usize, field: impl Fn(usize) -> (&'a [u8], &'a [u8])) -> Js
         fields.push((name, span(start, text.len())));
     }
     JsHeaders { text, fields }
+}
+
+/// [`joined`] for the fields packed in `buf` at `fields` (repeated names
+/// joined with `", "` under the first spelling, values as lossy UTF-8:
+/// SPEC §4), built in those same two buffers: the joined text is appended after the packed bytes
+/// (copied within `buf`, invalid UTF-8 replaced as
+/// `String::from_utf8_lossy` does), the new spans after the old ones, and
+/// then the packed part of each is removed from the front.
+///
+/// # Panics
+///
+/// If the joined text would pass 4 GiB; a response head's fields never
+/// make it do (see [`joined`]).
+fn joined_in_place(mut buf: Vec<u8>, mut fields: Vec<(Span, Span)>) -> JsHeaders {
+    let base = buf.len();
+    let count = fields.len();
+    let estimate = fields.iter().fold(0usize, |n, (name, value)| {
+        n.saturating_add(name.range().len() + value.range().len() + 2)
+    });
+    buf.reserve(estimate);
+    fields.reserve(count);
+    for i in 0..count {
+        let Some(&(name, value)) = fields.get(i) else {
+            break;
+        };
+        let raw_name = name.bytes(&buf);
+        let seen = fields
+            .get(..i)
+            .unwrap_or_default()
+            .iter()
+            .any(|(earlier, _)| earlier.bytes(&buf).eq_ignore_ascii_case(raw_name));
+        if seen {
+            continue;
+        }
+        let name_start = buf.len() - base;
+        push_lossy_within(&mut buf, name.range());
+        let value_start = buf.len() - base;
+        let name_span = span(name_start, value_start);
+        push_lossy_within(&mut buf, value.range());
+        for j in i + 1..count {
+            let Some(&(other, value)) = fields.get(j) else {
+                break;
+            };
+            if other.bytes(&buf).eq_ignore_ascii_case(name.bytes(&buf)) {
+                buf.extend_from_slice(b", ");
+                push_lossy_within(&mut buf, value.range());
+            }
+        }
+        fields.push((name_span, span(value_start, buf.len() - base)));
+    }
+    buf.drain(..base);
+    fields.drain(..count);
+    // Only whole characters and U+FFFD were appended, so this is text;
+    // the lossy fallback keeps the function total.
+    let text = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    JsHeaders { text, fields }
+}
+
+/// Appends the bytes `src` of `buf` to `buf` as text: valid UTF-8 as it
+/// is, each invalid sequence as U+FFFD (exactly as
+/// `String::from_utf8_lossy` converts them).
+fn push_lossy_within(buf: &mut Vec<u8>, src: std::ops::Range<usize>) {
+    let mut at = src.start;
+    while at < src.end {
+        let chunk = buf
+            .get(at..src.end)
+            .and_then(|rest| rest.utf8_chunks().next())
+            .map(|c| (c.valid().len(), c.invalid().len()));
+        let Some((valid, invalid)) = chunk else {
+            break;
+        };
+        buf.extend_from_within(at..at + valid);
+        if invalid > 0 {
+            buf.extend_from_slice(
+                char::REPLACEMENT_CHARACTER
+                    .encode_utf8(&mut [0; 4])
+                    .as_bytes(),
+            );
+        }
+        at += valid + invalid;
+    }
 }
 
 /// Appends `s` to `text`; see [`joined`] for the panic.
@@ -387,6 +478,25 @@ mod tests {
     }
 
     #[test]
+    fn joining_happens_in_the_buffers_when_they_have_room() {
+        let fields = vec![
+            ("Set-Cookie".to_string(), b"a=1".to_vec()),
+            ("X".to_string(), vec![b'x', 0xff, 0xe4, 0xb8]),
+            ("set-cookie".to_string(), b"b=2".to_vec()),
+        ];
+        let (mut buf, mut spans) = pack(b"Not Found", &fields);
+        buf.reserve(256);
+        spans.reserve(8);
+        let (text_ptr, fields_ptr) = (buf.as_ptr(), spans.as_ptr());
+        let h = JsHeaders::from_packed(buf, spans);
+        assert_eq!(h.text.as_ptr(), text_ptr, "joined in the head's buffer");
+        assert_eq!(h.fields.as_ptr(), fields_ptr, "spans in the head's list");
+        assert_eq!(pairs(&h), reference(&fields));
+        assert_eq!(h.get("x"), Some("x\u{fffd}\u{fffd}"));
+        assert_eq!(h.get("SET-COOKIE"), Some("a=1, b=2"));
+    }
+
+    #[test]
     fn serialises_as_an_ordered_object() {
         let h = JsHeaders::from(vec![
             ("b".to_string(), "1".to_string()),
@@ -437,11 +547,18 @@ mod tests {
         fn every_path_matches_the_reference(
             lead in "[ -~]{0,4}",
             fields in prop::collection::vec(field(), 0..8),
+            extra in 0usize..200,
         ) {
             let expected = reference(&fields);
             let (buf, spans) = pack(lead.as_bytes(), &fields);
             let borrowed = JsHeaders::from_packed_ref(&buf, &spans);
+            // Spare capacity (recycled buffers) changes nothing.
+            let (mut roomy, mut roomy_spans) = (buf.clone(), spans.clone());
+            roomy.reserve(extra);
+            roomy_spans.reserve(extra / 8);
+            let recycled = JsHeaders::from_packed(roomy, roomy_spans);
             let owned = JsHeaders::from_packed(buf, spans);
+            prop_assert_eq!(pairs(&recycled), expected.clone());
             prop_assert_eq!(pairs(&owned), expected.clone());
             prop_assert_eq!(pairs(&borrowed), expected.clone());
             let lossy_pairs: Vec<(String, String)> = fields

@@ -136,6 +136,61 @@ impl Client {
         crate::request::run(&self.inner, &opts, &cancel)
     }
 
+    /// [`request`](Self::request) for repeated calls, without allocating:
+    /// borrows `opts` (nothing of them is copied) and writes a success into
+    /// `out`, reusing the buffers `out` already holds from an earlier call
+    /// — the response head is parsed into the header object's buffers and
+    /// the body collected into the data's buffer (arraybuffer bytes that
+    /// nothing else shares, or a text or base64 string). Status, headers,
+    /// data and profile are those `request(opts.clone())` gives. With a
+    /// response that fits the buffers, mpnet allocates nothing for it but
+    /// json values (`dataType: json` builds a new value each time; an
+    /// arraybuffer body shorter than its buffer costs `bytes` one small
+    /// allocation). Buffers are kept only up to
+    /// [`KEPT_RESPONSE_HEAD_MAX`](mpnet_core::http1::KEPT_RESPONSE_HEAD_MAX)
+    /// (head) and
+    /// [`KEPT_RESPONSE_BODY_MAX`](mpnet_core::request::KEPT_RESPONSE_BODY_MAX)
+    /// (body), so one large response does not pin memory.
+    ///
+    /// On an error (the same [`Error`] as `request`), `out` is
+    /// [`Response::default()`]: status 0, no headers, empty data; its
+    /// buffers are freed.
+    ///
+    /// ```
+    /// use mpnet_blocking::Client;
+    /// use mpnet_core::request::{DataType, RequestOptions, Response, ResponseData};
+    /// use mpnet_core::AppContext;
+    /// use mpnet_testkit::{HttpsServer, TestCa};
+    ///
+    /// let ca = TestCa::new();
+    /// let server = HttpsServer::start(&ca);
+    /// let ctx = AppContext::builder("2021000000000000", "1.0.0")
+    ///     .whitelist([format!("https://127.0.0.1:{}", server.port())])?
+    ///     .add_roots_pem(&ca.cert_pem())?
+    ///     .build()?;
+    /// let client = Client::new(ctx)?;
+    /// let opts = RequestOptions::new(server.url("/bytes/1024")).data_type(DataType::ArrayBuffer);
+    /// let mut out = Response::default();
+    /// for _ in 0..3 {
+    ///     client.request_into(&opts, &mut out)?;
+    ///     let ResponseData::ArrayBuffer(bytes) = &out.data else { panic!("arraybuffer") };
+    ///     assert_eq!((out.status, bytes.len()), (200, 1024));
+    /// }
+    ///
+    /// // Errors are those of `request`; `out` is then empty.
+    /// let err = client
+    ///     .request_into(&RequestOptions::new(server.url("/status/404")), &mut out)
+    ///     .unwrap_err();
+    /// assert_eq!(err.code(mpnet_core::Api::Request), 19);
+    /// assert_eq!(out, Response::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn request_into(&self, opts: &RequestOptions, out: &mut Response) -> Result<(), Error> {
+        let cancel = Cancel::inert();
+        let _permit = self.inner.limiter.acquire();
+        crate::request::run_into(&self.inner, opts, &cancel, out)
+    }
+
     /// Runs `my.request` and returns a successful response with its body as
     /// a stream ([`std::io::Read`]) instead of a buffer: memory does not grow
     /// with the body. Error statuses fail as in [`request`](Self::request).

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use mpnet_core::http1::{state, Exchange, ResponseHead};
+use mpnet_core::http1::{state, Exchange, HeadBuffers, ResponseHead};
 use mpnet_core::pool::{self, PoolKey};
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::{Error, Target};
@@ -28,7 +28,8 @@ pub(crate) struct Hop<'a> {
     pub timeout: &'a dyn Fn() -> Error,
 }
 
-/// Gets a connection, sends with `send` and reads the final response head.
+/// Gets a connection, sends with `send` and reads the final response head
+/// (parsed into `head_bufs`, see `HeadBuffers`).
 pub(crate) fn open_and_send(
     client: &ClientInner,
     hop: &Hop<'_>,
@@ -36,6 +37,7 @@ pub(crate) fn open_and_send(
     started: Instant,
     profile: &mut Profile,
     send: &mut dyn FnMut(&mut Conn) -> Result<Exchange<state::RecvResponse>, Fail>,
+    head_bufs: &mut HeadBuffers,
 ) -> Result<(Conn, ResponseHead, Exchange<state::RecvResponse>), Error> {
     let proxy = client
         .ctx
@@ -68,7 +70,7 @@ pub(crate) fn open_and_send(
         profile.reused = reused;
         let result = send(&mut conn).and_then(|mut ex| {
             profile.request_sent = Some(started.elapsed());
-            let head = recv_response(&mut conn, &mut ex, hop.deadline)?;
+            let head = recv_response(&mut conn, &mut ex, hop.deadline, head_bufs)?;
             Ok((head, ex))
         });
         match result {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mpnet_core::http1::{AfterHead, ResponseHead};
-use mpnet_core::request::{BodyCollector, Profile, RequestFlow, RequestOptions, Response, Step};
+use mpnet_core::request::{
+    BodyCollector, Profile, RequestFlow, RequestOptions, Response, ResponseBuffers, Step,
+};
 use mpnet_core::{Error, ErrorKind};
 
 use crate::cancel::Cancel;
@@ -22,19 +24,35 @@ pub(crate) fn run(
     opts: &RequestOptions,
     cancel: &Cancel,
 ) -> Result<Response, Error> {
+    let mut out = Response::default();
+    run_into(client, opts, cancel, &mut out).map(|()| out)
+}
+
+/// Runs one `my.request`, writing a success into `out` and reusing its
+/// buffers (`ResponseBuffers`: the head is parsed and the body collected
+/// in them); `run` is this with an empty `out`. On an error `out` is
+/// `Response::default()`.
+pub(crate) fn run_into(
+    client: &ClientInner,
+    opts: &RequestOptions,
+    cancel: &Cancel,
+    out: &mut Response,
+) -> Result<(), Error> {
     let started = Instant::now();
+    let mut bufs = ResponseBuffers::take(out);
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
-    let result = drive(client, &mut flow, cancel, started, &mut profile)
-        .and_then(|last| collect(client, &flow, last, cancel));
+    let result = drive(client, &mut flow, &mut bufs, cancel, started, &mut profile)
+        .and_then(|last| collect(client, &flow, last, cancel, out));
     if cancel.is_cancelled() {
+        *out = Response::default();
         return Err(Error::new(ErrorKind::Aborted, "request aborted"));
     }
-    let mut response = result?;
+    result?;
     profile.redirects = flow.redirects();
     profile.done = Some(started.elapsed());
-    response.profile = profile;
-    Ok(response)
+    out.profile = profile;
+    Ok(())
 }
 
 /// The call up to its final response head, with the connection and the
@@ -50,6 +68,7 @@ struct Final {
 fn drive(
     client: &ClientInner,
     flow: &mut RequestFlow,
+    bufs: &mut ResponseBuffers,
     cancel: &Cancel,
     started: Instant,
     profile: &mut Profile,
@@ -66,9 +85,16 @@ fn drive(
         };
         let limits = client.ctx.limits();
         let mut send = |conn: &mut Conn| send_request(conn, request, limits, hop.deadline);
-        let (mut conn, head, exchange) =
-            open_and_send(client, &hop, cancel, started, profile, &mut send)?;
-        let step = flow.on_head(ctx, &head)?;
+        let (mut conn, head, exchange) = open_and_send(
+            client,
+            &hop,
+            cancel,
+            started,
+            profile,
+            &mut send,
+            bufs.head(),
+        )?;
+        let step = flow.on_head_in(ctx, &head, bufs)?;
         let flow = &*flow;
         let deadline = flow.poll_timeout();
         let timeout = || flow.timeout_error();
@@ -86,6 +112,7 @@ fn drive(
                     }
                     .is_some_and(|c| c.reuse.is_keep_alive());
                 release(client, conn, reusable, cancel);
+                bufs.recycle_head(head);
             }
             Step::ReadBody(collector) => {
                 return Ok(Final {
@@ -99,13 +126,15 @@ fn drive(
     }
 }
 
-/// Reads the final response's body into memory and gives the call's result.
+/// Reads the final response's body into memory and writes the call's
+/// result into `out` (left as it is on an error).
 fn collect(
     client: &ClientInner,
     flow: &RequestFlow,
     last: Final,
     cancel: &Cancel,
-) -> Result<Response, Error> {
+    out: &mut Response,
+) -> Result<(), Error> {
     let Final {
         mut conn,
         head,
@@ -118,7 +147,7 @@ fn collect(
             .map_err(|f| classify(f, &|| flow.timeout_error()))?,
     };
     release(client, conn, complete.reuse.is_keep_alive(), cancel);
-    flow.finish(head, collector.finish()?)
+    flow.finish_into(head, collector.finish()?, out)
 }
 
 /// Runs one `my.request` and hands back a successful response's body as a
@@ -131,17 +160,20 @@ pub(crate) fn run_stream(
     let started = Instant::now();
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
-    let last = drive(client, &mut flow, cancel, started, &mut profile)?;
+    let mut bufs = ResponseBuffers::new();
+    let last = drive(client, &mut flow, &mut bufs, cancel, started, &mut profile)?;
     profile.redirects = flow.redirects();
     let Some(decoder) = flow.stream_decoder(&last.head) else {
-        return Err(collect(client, &flow, last, cancel)
-            .err()
-            .unwrap_or_else(|| {
-                Error::new(
-                    ErrorKind::Unknown,
-                    "an error status was classified as success",
-                )
-            }));
+        return Err(
+            collect(client, &flow, last, cancel, &mut Response::default())
+                .err()
+                .unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::Unknown,
+                        "an error status was classified as success",
+                    )
+                }),
+        );
     };
     let Final {
         conn, head, body, ..

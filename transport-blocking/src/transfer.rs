@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use mpnet_core::http1::HeadBuffers;
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::task::Completion;
 use mpnet_core::transfer::{
@@ -119,8 +120,15 @@ pub(crate) fn upload_file(
         Ok(exchange.request_sent())
     };
     let mut profile = Profile::default();
-    let (mut conn, head, exchange) =
-        open_and_send(client, &hop, cancel, started, &mut profile, &mut send)?;
+    let (mut conn, head, exchange) = open_and_send(
+        client,
+        &hop,
+        cancel,
+        started,
+        &mut profile,
+        &mut send,
+        &mut HeadBuffers::new(),
+    )?;
     if let Some(t) = task {
         t.emit_headers(&prepared.headers_received(&head));
     }
@@ -179,8 +187,15 @@ pub(crate) fn download_file(
             conn.flush(hop.deadline)?;
             Ok(exchange.request_sent())
         };
-        let (mut conn, head, exchange) =
-            open_and_send(client, &hop, cancel, started, &mut profile, &mut send)?;
+        let (mut conn, head, exchange) = open_and_send(
+            client,
+            &hop,
+            cancel,
+            started,
+            &mut profile,
+            &mut send,
+            &mut HeadBuffers::new(),
+        )?;
         let step = flow.on_head(ctx, &head)?;
         let deadline = flow.poll_timeout();
         let body = exchange.into_body(&head).map_err(Error::from)?;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mpnet_blocking::{Callbacks, Client, PageId};
-use mpnet_conformance::{Control, Transport};
+use mpnet_conformance::{Control, EachResult, Transport};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::{AppContext, Error};
 
@@ -45,6 +45,25 @@ impl Transport for Blocking {
         let client = Client::new(ctx.clone()).expect("client");
         opts.into_iter().map(|o| client.request(o)).collect()
     }
+
+    fn request_into_many(
+        &self,
+        ctx: &AppContext,
+        opts: &[RequestOptions],
+        out: &mut Response,
+        each: &mut EachResult<'_>,
+    ) {
+        let client = Client::new(ctx.clone()).expect("client");
+        for (i, o) in opts.iter().enumerate() {
+            let result = client.request_into(o, out);
+            each(i, result, out);
+        }
+    }
+}
+
+#[test]
+fn request_into_matches_request() {
+    mpnet_conformance::run_request_into(&Blocking);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use mpnet_core::http1::{state, Complete, Exchange, ResponseHead};
+use mpnet_core::http1::{state, Complete, Exchange, HeadBuffers, ResponseHead};
 use mpnet_core::request::PreparedRequest;
 use mpnet_core::{Error, Limits};
 
@@ -34,14 +34,16 @@ pub(crate) async fn send_request(
     Ok(exchange)
 }
 
-/// `RecvResponse`: reads until the final response head.
+/// `RecvResponse`: reads until the final response head, parsed into
+/// `head_bufs`.
 pub(crate) async fn recv_response(
     conn: &mut Conn,
     exchange: &mut Exchange<state::RecvResponse>,
     deadline: Instant,
+    head_bufs: &mut HeadBuffers,
 ) -> Result<ResponseHead, Fail> {
     loop {
-        let (consumed, head) = exchange.try_response(conn.filled())?;
+        let (consumed, head) = exchange.try_response_in(conn.filled(), head_bufs)?;
         conn.consume(consumed);
         if let Some(head) = head {
             return Ok(head);

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use mpnet_core::http1::{state, Exchange, ResponseHead};
+use mpnet_core::http1::{state, Exchange, HeadBuffers, ResponseHead};
 use mpnet_core::pool::{self, PoolKey};
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::{Error, Target};
@@ -43,13 +43,15 @@ pub(crate) trait Outgoing {
     ) -> impl Future<Output = Result<Exchange<state::RecvResponse>, Fail>> + Send + 'c;
 }
 
-/// Gets a connection, sends with `send` and reads the final response head.
+/// Gets a connection, sends with `send` and reads the final response head
+/// (parsed into `head_bufs`, see `HeadBuffers`).
 pub(crate) async fn open_and_send(
     client: &ClientInner,
     hop: &Hop<'_>,
     started: Instant,
     profile: &mut Profile,
     send: &mut impl Outgoing,
+    head_bufs: &mut HeadBuffers,
 ) -> Result<(Conn, ResponseHead, Exchange<state::RecvResponse>), Error> {
     let proxy = client
         .ctx
@@ -83,7 +85,7 @@ pub(crate) async fn open_and_send(
         let result = match send.send(&mut conn).await {
             Ok(mut ex) => {
                 profile.request_sent = Some(started.elapsed());
-                recv_response(&mut conn, &mut ex, hop.deadline)
+                recv_response(&mut conn, &mut ex, hop.deadline, head_bufs)
                     .await
                     .map(|head| (head, ex))
             }

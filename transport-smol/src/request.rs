@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use mpnet_core::http1::{state, AfterHead, Exchange, ResponseHead};
 use mpnet_core::request::{
-    BodyCollector, PreparedRequest, Profile, RequestFlow, RequestOptions, Response, Step,
+    BodyCollector, PreparedRequest, Profile, RequestFlow, RequestOptions, Response,
+    ResponseBuffers, Step,
 };
 use mpnet_core::{Error, ErrorKind, Limits};
 
@@ -25,15 +26,29 @@ use crate::stream::{BodyReader, StreamResponse};
 
 /// Runs one `my.request` to its result.
 pub(crate) async fn run(client: &ClientInner, opts: &RequestOptions) -> Result<Response, Error> {
+    let mut out = Response::default();
+    run_into(client, opts, &mut out).await.map(|()| out)
+}
+
+/// Runs one `my.request`, writing a success into `out` and reusing its
+/// buffers (`ResponseBuffers`: the head is parsed and the body collected
+/// in them); `run` is this with an empty `out`. On an error, or when the
+/// future is dropped after it started, `out` is `Response::default()`.
+pub(crate) async fn run_into(
+    client: &ClientInner,
+    opts: &RequestOptions,
+    out: &mut Response,
+) -> Result<(), Error> {
     let started = Instant::now();
+    let mut bufs = ResponseBuffers::take(out);
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
-    let last = drive(client, &mut flow, started, &mut profile).await?;
-    let mut response = collect(client, &flow, last).await?;
+    let last = drive(client, &mut flow, &mut bufs, started, &mut profile).await?;
+    collect(client, &flow, last, out).await?;
     profile.redirects = flow.redirects();
     profile.done = Some(started.elapsed());
-    response.profile = profile;
-    Ok(response)
+    out.profile = profile;
+    Ok(())
 }
 
 /// The call up to its final response head, with the connection and the
@@ -49,6 +64,7 @@ struct Final {
 async fn drive(
     client: &ClientInner,
     flow: &mut RequestFlow,
+    bufs: &mut ResponseBuffers,
     started: Instant,
     profile: &mut Profile,
 ) -> Result<Final, Error> {
@@ -68,8 +84,8 @@ async fn drive(
             deadline: hop.deadline,
         };
         let (mut conn, head, exchange) =
-            open_and_send(client, &hop, started, profile, &mut send).await?;
-        let step = flow.on_head(ctx, &head)?;
+            open_and_send(client, &hop, started, profile, &mut send, bufs.head()).await?;
+        let step = flow.on_head_in(ctx, &head, bufs)?;
         let flow = &*flow;
         let deadline = flow.poll_timeout();
         let timeout = || flow.timeout_error();
@@ -89,6 +105,7 @@ async fn drive(
                     }
                     .is_some_and(|c| c.reuse.is_keep_alive());
                 release(client, conn, reusable);
+                bufs.recycle_head(head);
             }
             Step::ReadBody(collector) => {
                 return Ok(Final {
@@ -118,8 +135,14 @@ impl Outgoing for SendRequest<'_> {
     }
 }
 
-/// Reads the final response's body into memory and gives the call's result.
-async fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Result<Response, Error> {
+/// Reads the final response's body into memory and writes the call's
+/// result into `out` (left as it is on an error).
+async fn collect(
+    client: &ClientInner,
+    flow: &RequestFlow,
+    last: Final,
+    out: &mut Response,
+) -> Result<(), Error> {
     let Final {
         mut conn,
         head,
@@ -133,7 +156,7 @@ async fn collect(client: &ClientInner, flow: &RequestFlow, last: Final) -> Resul
             .map_err(|f| classify(f, &|| flow.timeout_error()))?,
     };
     release(client, conn, complete.reuse.is_keep_alive());
-    flow.finish(head, collector.finish()?)
+    flow.finish_into(head, collector.finish()?, out)
 }
 
 /// Runs one `my.request` and hands back a successful response's body as a
@@ -145,15 +168,26 @@ pub(crate) async fn run_stream(
     let started = Instant::now();
     let mut flow = RequestFlow::new(&client.ctx, opts, started)?;
     let mut profile = Profile::default();
-    let last = drive(client, &mut flow, started, &mut profile).await?;
+    let last = drive(
+        client,
+        &mut flow,
+        &mut ResponseBuffers::new(),
+        started,
+        &mut profile,
+    )
+    .await?;
     profile.redirects = flow.redirects();
     let Some(decoder) = flow.stream_decoder(&last.head) else {
-        return Err(collect(client, &flow, last).await.err().unwrap_or_else(|| {
-            Error::new(
-                ErrorKind::Unknown,
-                "an error status was classified as success",
-            )
-        }));
+        let mut unused = Response::default();
+        return Err(collect(client, &flow, last, &mut unused)
+            .await
+            .err()
+            .unwrap_or_else(|| {
+                Error::new(
+                    ErrorKind::Unknown,
+                    "an error status was classified as success",
+                )
+            }));
     };
     let Final {
         conn, head, body, ..

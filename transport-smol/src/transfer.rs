@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mpnet_core::http1::{state, AfterHead, Exchange};
+use mpnet_core::http1::{state, AfterHead, Exchange, HeadBuffers};
 use mpnet_core::request::{Method, Profile};
 use mpnet_core::task::Completion;
 use mpnet_core::transfer::{
@@ -163,8 +163,15 @@ pub(crate) async fn upload_file(
         task,
     };
     let mut profile = Profile::default();
-    let (mut conn, head, exchange) =
-        open_and_send(client, &hop, started, &mut profile, &mut send).await?;
+    let (mut conn, head, exchange) = open_and_send(
+        client,
+        &hop,
+        started,
+        &mut profile,
+        &mut send,
+        &mut HeadBuffers::new(),
+    )
+    .await?;
     if let Some(t) = task {
         t.emit_headers(&prepared.headers_received(&head));
     }
@@ -340,8 +347,15 @@ pub(crate) async fn download_file(
             limits,
             deadline: hop.deadline,
         };
-        let (mut conn, head, exchange) =
-            open_and_send(client, &hop, started, &mut profile, &mut send).await?;
+        let (mut conn, head, exchange) = open_and_send(
+            client,
+            &hop,
+            started,
+            &mut profile,
+            &mut send,
+            &mut HeadBuffers::new(),
+        )
+        .await?;
         let step = flow.on_head(ctx, &head)?;
         let deadline = flow.poll_timeout();
         let body = exchange.into_body(&head).map_err(Error::from)?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mpnet_conformance::{Control, Transport};
+use mpnet_conformance::{Control, EachResult, Transport};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::{AppContext, Error};
 use mpnet_smol::{Callbacks, Client, PageId};
@@ -51,6 +51,27 @@ impl Transport for Smol {
             results
         })
     }
+
+    fn request_into_many(
+        &self,
+        ctx: &AppContext,
+        opts: &[RequestOptions],
+        out: &mut Response,
+        each: &mut EachResult<'_>,
+    ) {
+        let client = Client::new(ctx.clone()).expect("client");
+        futures_lite::future::block_on(async {
+            for (i, o) in opts.iter().enumerate() {
+                let result = client.request_into(o, out).await;
+                each(i, result, out);
+            }
+        })
+    }
+}
+
+#[test]
+fn request_into_matches_request() {
+    mpnet_conformance::run_request_into(&Smol);
 }
 
 #[test]

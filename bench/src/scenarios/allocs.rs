@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use mpnet_core::http1::AfterHead;
-use mpnet_core::request::{DataType, Method, RequestFlow, RequestOptions, Step};
+use mpnet_core::request::{
+    DataType, Method, RequestFlow, RequestOptions, Response, ResponseBuffers, ResponseData, Step,
+};
 
 use super::keepalive::{json_doc, mpnet_get, mpnet_post_json, ureq_get, ureq_post_json};
 use super::{row, Ctx};
@@ -113,6 +115,20 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
         ),
         ("reqwest 0.12".into(), Box::new(reqwest_get)),
     ];
+    // request_into: the options made once and borrowed, the response's
+    // buffers reused from one call to the next.
+    let get_opts = RequestOptions::new(get_url.as_str()).data_type(DataType::ArrayBuffer);
+    let mut into_out = Response::default();
+    let mpnet_ref = &mpnet;
+    clients.push((
+        "mpnet-blocking request_into".into(),
+        Box::new(move || {
+            mpnet_ref
+                .request_into(&get_opts, &mut into_out)
+                .map_err(|e| e.to_string())?;
+            check_1k(&into_out.data)
+        }),
+    ));
     #[cfg(feature = "smol")]
     clients.push((
         "mpnet-smol".into(),
@@ -130,11 +146,27 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
             })
         }),
     ));
+    #[cfg(feature = "smol")]
+    {
+        let opts = RequestOptions::new(get_url.as_str()).data_type(DataType::ArrayBuffer);
+        let mut out = Response::default();
+        let smol_client = &smol_client;
+        clients.push((
+            "mpnet-smol request_into".into(),
+            Box::new(move || {
+                smol::block_on(smol_client.request_into(&opts, &mut out))
+                    .map_err(|e| e.to_string())?;
+                check_1k(&out.data)
+            }),
+        ));
+    }
     #[cfg(not(feature = "smol"))]
-    clients.push((
-        "mpnet-smol".into(),
-        Box::new(|| Err("skipped: built without the smol feature".into())),
-    ));
+    for label in ["mpnet-smol", "mpnet-smol request_into"] {
+        clients.push((
+            label.into(),
+            Box::new(|| Err("skipped: built without the smol feature".into())),
+        ));
+    }
     let mut s = count_runs(runs, clients).into_iter();
     let mut next = || s.next().unwrap_or_default();
     let (m_get, m_get_b) = next();
@@ -142,14 +174,16 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
     let (m_json, m_json_b) = next();
     let (u_json, u_json_b) = next();
     let (r_get, r_get_b) = next();
+    let (mi_get, mi_get_b) = next();
     let (s_get, s_get_b) = next();
+    let (si_get, si_get_b) = next();
     let report = c.report;
     let what = "allocations per warm keep-alive GET 1 KiB";
     report.row(row(
         what,
         "allocs/req",
         m_get,
-        Some(u_get),
+        Some(u_get.clone()),
         false,
         "mpnet = 0",
     ));
@@ -157,6 +191,23 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
         what,
         "bytes/req",
         m_get_b,
+        Some(u_get_b.clone()),
+        false,
+        "info",
+    ));
+    // The 2 left are inside rustls's buffered API (not mpnet's code).
+    report.row(row(
+        what,
+        "allocs/req",
+        mi_get,
+        Some(u_get.clone()),
+        false,
+        "mpnet = 0 (2 in rustls)",
+    ));
+    report.row(row(
+        what,
+        "bytes/req",
+        mi_get_b,
         Some(u_get_b),
         false,
         "info",
@@ -176,7 +227,7 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
         what,
         "allocs/req",
         s_get,
-        Some(r_get),
+        Some(r_get.clone()),
         false,
         "mpnet = 0",
     ));
@@ -184,11 +235,36 @@ pub(crate) fn allocations_per_request(c: &Ctx<'_>) -> Result<(), String> {
         what,
         "bytes/req",
         s_get_b,
+        Some(r_get_b.clone()),
+        false,
+        "info",
+    ));
+    // The rest are inside rustls's buffered API (2) and async-io's reactor.
+    report.row(row(
+        what,
+        "allocs/req",
+        si_get,
+        Some(r_get),
+        false,
+        "mpnet = 0 (rest in rustls, async-io)",
+    ));
+    report.row(row(
+        what,
+        "bytes/req",
+        si_get_b,
         Some(r_get_b),
         false,
         "info",
     ));
     Ok(())
+}
+
+/// The 1 KiB body of `/1k`, as arraybuffer data.
+fn check_1k(data: &ResponseData) -> Result<(), String> {
+    match data {
+        ResponseData::ArrayBuffer(b) if b.len() == 1024 => Ok(()),
+        other => Err(format!("unexpected body {other:?}")),
+    }
 }
 
 /// One phase of the core: its label and what it allocated.
@@ -202,16 +278,37 @@ const HYPER_1K_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/octe
 content-length: 1024\r\ndate: Tue, 14 May 2024 08:00:00 GMT\r\n\r\n";
 
 /// One request through the core's phases, no I/O; what each allocated.
+/// With `into`, as `request_into` runs it: the options made once and
+/// borrowed, the head parsed and the body collected in the buffers of the
+/// previous response (`ResponseBuffers`), the result written into it.
 fn core_phases(
     ctx: &mpnet_core::AppContext,
     make_opts: &dyn Fn() -> RequestOptions,
     head_bytes: &[u8],
     body: &[u8],
+    into: Option<&mut Response>,
 ) -> Result<Vec<Phase>, String> {
     let mut phases = Vec::new();
     let mut phase = |label, counts| phases.push(Phase { label, counts });
     let (opts, n) = counting(make_opts);
-    phase("caller: RequestOptions (url String, data)", n);
+    let recycled = into.is_some();
+    if recycled {
+        phase(
+            "caller: RequestOptions (made once, borrowed)",
+            Counts::default(),
+        );
+    } else {
+        phase("caller: RequestOptions (url String, data)", n);
+    }
+    let mut fresh = Response::default();
+    let out = into.unwrap_or(&mut fresh);
+    let (mut bufs, n) = counting(|| ResponseBuffers::take(out));
+    if recycled {
+        phase(
+            "core: ResponseBuffers::take (the last response's buffers)",
+            n,
+        );
+    }
     let (flow, n) = counting(|| RequestFlow::new(ctx, &opts, Instant::now()));
     let mut flow = flow.map_err(|e| e.to_string())?;
     phase(
@@ -227,18 +324,18 @@ fn core_phases(
         n,
     );
     let mut ex = ex.request_sent();
-    let (head, n) = counting(|| ex.try_response(head_bytes));
+    let (head, n) = counting(|| ex.try_response_in(head_bytes, bufs.head()));
     let head = match head {
         Ok((_, Some(h))) => h,
         other => return Err(format!("head did not parse: {other:?}")),
     };
-    phase("core: try_response (ResponseHead)", n);
-    let (step, n) = counting(|| flow.on_head(ctx, &head));
+    phase("core: try_response_in (ResponseHead)", n);
+    let (step, n) = counting(|| flow.on_head_in(ctx, &head, &mut bufs));
     let mut collector = match step.map_err(|e| e.to_string())? {
         Step::ReadBody(c) => c,
         Step::Redirect { .. } => return Err("unexpected redirect".into()),
     };
-    phase("core: on_head (BodyCollector)", n);
+    phase("core: on_head_in (BodyCollector)", n);
     let (collected, n) = counting(|| -> Result<Vec<u8>, String> {
         let mut b = match ex.into_body(&head).map_err(|e| e.to_string())? {
             AfterHead::Body(b) => b,
@@ -252,10 +349,10 @@ fn core_phases(
     });
     let collected = collected?;
     phase("core: into_body + read + collect", n);
-    let (res, n) = counting(|| flow.finish(head, collected));
-    let res = res.map_err(|e| e.to_string())?;
-    phase("core: finish (js_headers, dataType decode)", n);
-    drop(res);
+    let (res, n) = counting(|| flow.finish_into(head, collected, out));
+    res.map_err(|e| e.to_string())?;
+    phase("core: finish_into (js_headers, dataType decode)", n);
+    drop(fresh);
     Ok(phases)
 }
 
@@ -279,23 +376,34 @@ pub(crate) fn core_breakdown(c: &Ctx<'_>) -> Result<(), String> {
     };
     let one_k = [b'x'; 1024];
     let json_body: Bytes = crate::server::json_1k().clone();
-    for (what, opts, head, body) in [
+    for (what, opts, head, body, into) in [
         (
             "GET 1 KiB arraybuffer",
             &get_opts as &dyn Fn() -> RequestOptions,
             HYPER_1K_HEAD,
             &one_k[..],
+            false,
+        ),
+        (
+            "GET 1 KiB arraybuffer, request_into",
+            &get_opts,
+            HYPER_1K_HEAD,
+            &one_k[..],
+            true,
         ),
         (
             "POST 1 KiB JSON",
             &post_opts,
             json_head.as_bytes(),
             &json_body[..],
+            false,
         ),
     ] {
-        // Warm once (lazy statics, first-use caches), then count.
-        core_phases(&ctx, opts, head, body)?;
-        let phases = core_phases(&ctx, opts, head, body)?;
+        // Warm once (lazy statics, first-use caches; for request_into, the
+        // response whose buffers are reused), then count.
+        let mut out = Response::default();
+        core_phases(&ctx, opts, head, body, into.then_some(&mut out))?;
+        let phases = core_phases(&ctx, opts, head, body, into.then_some(&mut out))?;
         let total: u64 = phases.iter().map(|p| p.counts.allocs).sum();
         for p in phases {
             let mut s = Series::new(p.label);

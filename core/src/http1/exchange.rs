@@ -91,7 +91,7 @@
 
 use super::body::{BodyReader, Framing};
 use super::response::{parse_head, HeadParse};
-use super::{BodyChunk, ProtocolError, RequestHead, ResponseHead};
+use super::{BodyChunk, HeadBuffers, ProtocolError, RequestHead, ResponseHead};
 use crate::Limits;
 
 /// The states of an [`Exchange`]. Their data is private: an exchange is only
@@ -342,15 +342,30 @@ impl Exchange<state::RecvResponse> {
         &mut self,
         input: &[u8],
     ) -> Result<(usize, Option<ResponseHead>), ProtocolError> {
+        self.try_response_in(input, &mut HeadBuffers::new())
+    }
+
+    /// [`try_response`](Self::try_response), packing the head into the
+    /// buffers `spare` keeps instead of new ones: the final head takes
+    /// them (leaving `spare` empty); a skipped 1xx head hands them back.
+    /// With buffers a previous head left (see [`HeadBuffers`]) and a head
+    /// that fits them, parsing allocates nothing. The answer is the same as
+    /// `try_response`'s whatever `spare` holds.
+    pub fn try_response_in(
+        &mut self,
+        input: &[u8],
+        spare: &mut HeadBuffers,
+    ) -> Result<(usize, Option<ResponseHead>), ProtocolError> {
         if input.is_empty() {
             return Ok((0, None));
         }
         let limit = self.common.max_header_bytes;
         let budget = limit.saturating_sub(self.state.skipped);
-        match parse_head(input, budget, limit, self.common.max_header_count)? {
+        match parse_head(input, budget, limit, self.common.max_header_count, spare)? {
             HeadParse::Partial => Ok((0, None)),
             HeadParse::Complete { len, head } if head.is_informational() && head.status != 101 => {
                 self.state.skipped = self.state.skipped.saturating_add(len);
+                spare.refill(head);
                 Ok((len, None))
             }
             HeadParse::Complete { len, head } => Ok((len, Some(head))),

@@ -51,7 +51,7 @@ pub use exchange::{
     KEPT_HEAD_BUFFER_MAX,
 };
 pub use head::RequestHead;
-pub use response::ResponseHead;
+pub use response::{HeadBuffers, ResponseHead, KEPT_RESPONSE_HEAD_MAX};
 
 /// A peer's violation of HTTP/1.1 or of a client limit (SPEC §4: error 19),
 /// or a connection that ended too early (error 12).

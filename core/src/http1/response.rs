@@ -60,28 +60,37 @@ impl ResponseHead {
         let reason = if reason.is_ascii() { reason } else { "" };
         let fields: Vec<(N, V)> = fields.into_iter().collect();
         let fields = fields.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
-        match ResponseHead::pack(status, version, reason, fields) {
+        match ResponseHead::pack(status, version, reason, fields, &mut HeadBuffers::new()) {
             Some(head) => head,
             None => panic!("mpnet_core::http1::ResponseHead::new: head over 4 GiB"),
         }
     }
 
-    /// Copies `reason` and `fields` into one buffer sized exactly; `None`
-    /// if the fields' header object could pass the 4 GiB a span addresses
-    /// (see [`worst_js_size`]).
+    /// Copies `reason` and `fields` into one buffer; `None` if the fields'
+    /// header object could pass the 4 GiB a span addresses (see
+    /// [`worst_js_size`]). The buffer and the span list are taken from
+    /// `spare` (cleared; grown to the exact size only when too small), so
+    /// a head parsed into recycled buffers allocates nothing.
     fn pack<'a>(
         status: u16,
         version: http::Version,
         reason: &str,
         fields: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+        spare: &mut HeadBuffers,
     ) -> Option<Self> {
         let size = fields.clone().try_fold(reason.len(), |n, (name, value)| {
             n.checked_add(name.len())?.checked_add(value.len())
         })?;
         u32::try_from(worst_js_size(size, fields.len())?).ok()?;
-        let mut buf = Vec::with_capacity(size);
+        let HeadBuffers {
+            mut buf,
+            fields: mut spans,
+        } = std::mem::take(spare);
+        buf.clear();
+        buf.reserve_exact(size);
+        spans.clear();
+        spans.reserve_exact(fields.len());
         let reason = Span::push(&mut buf, reason.as_bytes())?;
-        let mut spans = Vec::with_capacity(fields.len());
         for (name, value) in fields {
             let name = Span::push(&mut buf, name.as_bytes())?;
             spans.push((name, Span::push(&mut buf, value)?));
@@ -184,6 +193,115 @@ impl ResponseHead {
     pub fn into_js_headers(self) -> JsHeaders {
         JsHeaders::from_packed(self.buf, self.fields)
     }
+
+    /// Takes the head apart into its buffers, for the next head to be
+    /// parsed into (see [`HeadBuffers`]); buffers over
+    /// [`KEPT_RESPONSE_HEAD_MAX`] are dropped.
+    pub fn into_buffers(self) -> HeadBuffers {
+        HeadBuffers::bounded(self.buf, self.fields)
+    }
+}
+
+/// The most bytes a kept response-head buffer, or its span list, may take
+/// between requests (16 KiB: every head but those with very large
+/// headers). [`HeadBuffers`] drops a larger one instead of keeping it, so
+/// that one big response does not pin its memory for all later calls.
+pub const KEPT_RESPONSE_HEAD_MAX: usize = 16 * 1024;
+
+/// The two buffers a [`ResponseHead`] is packed into (its bytes and its
+/// span list), kept empty between heads so the next head can be parsed
+/// into them without allocating: see
+/// [`Exchange::try_response_in`](super::Exchange::try_response_in). The
+/// same two buffers become the header object of a response
+/// ([`ResponseHead::into_js_headers`]) and come back from it
+/// ([`HeadBuffers::from_js_headers`]).
+///
+/// Never holds a buffer over [`KEPT_RESPONSE_HEAD_MAX`] bytes.
+///
+/// ```
+/// use mpnet_core::http1::{Exchange, HeadBuffers, RequestHead};
+/// use mpnet_core::Limits;
+///
+/// let headers = http::HeaderMap::new();
+/// let head = RequestHead {
+///     method: &http::Method::GET,
+///     target: "/",
+///     host: "example.com",
+///     headers: &headers,
+///     body_len: None,
+/// };
+/// let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+/// let mut spare = HeadBuffers::new();
+/// let mut recv = Exchange::new(&head, &Limits::default()).request_sent();
+/// let (_, first) = recv.try_response_in(wire, &mut spare).unwrap();
+/// let first = first.unwrap();
+/// assert_eq!(first.status, 200);
+///
+/// // The next exchange's head goes into the first one's buffers.
+/// spare = first.into_buffers();
+/// let capacity = spare.capacity();
+/// let mut recv = Exchange::new(&head, &Limits::default()).request_sent();
+/// let (_, second) = recv.try_response_in(wire, &mut spare).unwrap();
+/// assert_eq!(second.unwrap().into_buffers().capacity(), capacity);
+/// ```
+#[derive(Debug, Default)]
+pub struct HeadBuffers {
+    /// Empty; its capacity is what is kept.
+    buf: Vec<u8>,
+    /// Empty; its capacity is what is kept.
+    fields: Vec<(Span, Span)>,
+}
+
+impl HeadBuffers {
+    /// No buffers (nothing allocated): the first head parsed into them
+    /// allocates as [`Exchange::try_response`](super::Exchange::try_response)
+    /// does.
+    pub fn new() -> Self {
+        HeadBuffers::default()
+    }
+
+    /// The buffers of a header object (from a previous response), for the
+    /// next head; buffers over [`KEPT_RESPONSE_HEAD_MAX`] are dropped.
+    pub fn from_js_headers(headers: JsHeaders) -> Self {
+        let (text, fields) = headers.into_parts();
+        HeadBuffers::bounded(text.into_bytes(), fields)
+    }
+
+    /// The capacities kept: bytes of the head buffer, and fields of the
+    /// span list.
+    pub fn capacity(&self) -> (usize, usize) {
+        (self.buf.capacity(), self.fields.capacity())
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.capacity() == (0, 0)
+    }
+
+    /// Keeps `buf` and `fields`, emptied, unless over the bound.
+    fn bounded(mut buf: Vec<u8>, mut fields: Vec<(Span, Span)>) -> Self {
+        if buf.capacity() > KEPT_RESPONSE_HEAD_MAX {
+            buf = Vec::new();
+        }
+        if fields
+            .capacity()
+            .saturating_mul(std::mem::size_of::<(Span, Span)>())
+            > KEPT_RESPONSE_HEAD_MAX
+        {
+            fields = Vec::new();
+        }
+        buf.clear();
+        fields.clear();
+        HeadBuffers { buf, fields }
+    }
+
+    /// Takes the buffers of `head` when none are kept (a skipped 1xx head
+    /// or a redirect's head hands its buffers on to the next one).
+    pub fn refill(&mut self, head: ResponseHead) {
+        if self.is_empty() {
+            *self = head.into_buffers();
+        }
+    }
 }
 
 /// The most bytes the header object of `count` fields of `size` bytes in
@@ -260,11 +378,14 @@ pub(crate) enum HeadParse {
 /// `limit`, less when 1xx heads came first); `limit` is what
 /// `HeadTooLarge` reports. Never looks at more than `budget + 1` bytes, so
 /// the answer is the same however `input` was split.
+///
+/// The head is packed into `spare`'s buffers (see [`HeadBuffers`]).
 pub(crate) fn parse_head(
     input: &[u8],
     budget: usize,
     limit: usize,
     max_count: usize,
+    spare: &mut HeadBuffers,
 ) -> Result<HeadParse, ProtocolError> {
     let window = input.get(..budget.saturating_add(1)).unwrap_or(input);
     // A header line takes at least 3 bytes (`a:\n`), so the window cannot
@@ -275,12 +396,12 @@ pub(crate) fn parse_head(
     // fields than that is parsed again with a heap array of `room` slots.
     let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
     if room <= STACK_FIELDS {
-        return parse_with(window, &mut stack[..room], budget, limit, max_count);
+        return parse_with(window, &mut stack[..room], budget, limit, max_count, spare);
     }
-    match parse_with(window, &mut stack, budget, limit, max_count) {
+    match parse_with(window, &mut stack, budget, limit, max_count, spare) {
         Err(ProtocolError::TooManyHeaders { .. }) => {
             let mut fields = vec![httparse::EMPTY_HEADER; room];
-            parse_with(window, &mut fields, budget, limit, max_count)
+            parse_with(window, &mut fields, budget, limit, max_count, spare)
         }
         other => other,
     }
@@ -295,6 +416,7 @@ fn parse_with<'b>(
     budget: usize,
     limit: usize,
     max_count: usize,
+    spare: &mut HeadBuffers,
 ) -> Result<HeadParse, ProtocolError> {
     let mut parsed = httparse::Response::new(fields);
     match parsed.parse(window) {
@@ -318,9 +440,9 @@ fn parse_with<'b>(
             // One copy of the reason and fields into one buffer. A head
             // over 1.4 GiB cannot be packed: past any sane limit.
             let fields = parsed.headers.iter().map(|h| (h.name, h.value));
-            let head =
-                ResponseHead::pack(status, version, parsed.reason.unwrap_or_default(), fields)
-                    .ok_or(ProtocolError::HeadTooLarge { max: limit })?;
+            let reason = parsed.reason.unwrap_or_default();
+            let head = ResponseHead::pack(status, version, reason, fields, spare)
+                .ok_or(ProtocolError::HeadTooLarge { max: limit })?;
             Ok(HeadParse::Complete { len, head })
         }
         Err(httparse::Error::TooManyHeaders) => {
@@ -355,7 +477,7 @@ mod tests {
     use super::*;
 
     fn parse(input: &[u8]) -> Result<HeadParse, ProtocolError> {
-        parse_head(input, 1024, 1024, 8)
+        parse_head(input, 1024, 1024, 8, &mut HeadBuffers::new())
     }
 
     #[test]
@@ -441,6 +563,100 @@ mod tests {
             parse(b"HTTP/1.1 200 OK\r\nA: 1\r\rB: 2\r\n\r\n").unwrap_err(),
             ProtocolError::BadHeader
         );
+    }
+
+    /// `input`'s head parsed into `spare`.
+    fn parse_in(input: &[u8], spare: &mut HeadBuffers) -> ResponseHead {
+        match parse_head(input, 1 << 16, 1 << 16, 64, spare) {
+            Ok(HeadParse::Complete { head, .. }) => head,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A head with `n` fields of `size` value bytes each.
+    fn big_head(n: usize, size: usize) -> Vec<u8> {
+        let mut h = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..n {
+            h.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(size)).as_bytes());
+        }
+        h.extend_from_slice(b"\r\n");
+        h
+    }
+
+    #[test]
+    fn a_head_parsed_into_recycled_buffers_equals_a_fresh_one() {
+        let heads: [&[u8]; 4] = [
+            &big_head(20, 40),
+            b"HTTP/1.1 404 Not Found\r\nSet-Cookie: a=1\r\nX-Raw: \xffz\r\nset-cookie: b=2\r\n\r\n",
+            b"HTTP/1.0 204\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: \xe4\xb8\xad\r\n\r\n",
+        ];
+        let mut spare = HeadBuffers::new();
+        // Twice round: the second time every head goes into buffers the
+        // previous (bigger or smaller) head left, or its own header object's.
+        for round in 0..2 {
+            for input in heads {
+                let fresh = parse_in(input, &mut HeadBuffers::new());
+                let recycled = parse_in(input, &mut spare);
+                assert_eq!(recycled, fresh);
+                assert_eq!(format!("{recycled:?}"), format!("{fresh:?}"));
+                let js = fresh.js_headers();
+                let recycled_js = recycled.into_js_headers();
+                assert_eq!(recycled_js, js, "round {round}");
+                assert_eq!(Vec::from(recycled_js.clone()), Vec::from(js));
+                spare = HeadBuffers::from_js_headers(recycled_js);
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_that_fits_allocates_nothing_new() {
+        let big = big_head(10, 30);
+        let small = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+        let mut spare = parse_in(&big, &mut HeadBuffers::new()).into_buffers();
+        let kept = spare.capacity();
+        let ptr = spare.buf.as_ptr();
+        let head = parse_in(small, &mut spare);
+        assert!(spare.is_empty(), "the head took the buffers");
+        assert_eq!(head.buf.as_ptr(), ptr, "parsed into the kept buffer");
+        assert_eq!(head.header("content-length"), Some(&b"3"[..]));
+        let back = HeadBuffers::from_js_headers(head.into_js_headers());
+        assert_eq!(back.capacity(), kept, "capacity kept, not shrunk");
+        assert_eq!(back.buf.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn kept_head_buffers_are_bounded() {
+        // Over 16 KiB of text: the head buffer is dropped, the span list
+        // (a few fields) kept.
+        let huge = big_head(4, 5000);
+        let head = parse_in(&huge, &mut HeadBuffers::new());
+        let kept = head.into_buffers();
+        assert_eq!(kept.buf.capacity(), 0);
+        assert!(kept.fields.capacity() >= 4);
+        // More fields than 16 KiB of spans: the span list is dropped.
+        let many = KEPT_RESPONSE_HEAD_MAX / std::mem::size_of::<(Span, Span)>() + 1;
+        let mut spare = HeadBuffers::bounded(Vec::new(), Vec::with_capacity(many));
+        assert!(spare.is_empty());
+        spare = HeadBuffers::bounded(Vec::with_capacity(KEPT_RESPONSE_HEAD_MAX), Vec::new());
+        assert_eq!(
+            spare.capacity(),
+            (KEPT_RESPONSE_HEAD_MAX, 0),
+            "at the bound: kept"
+        );
+        // From a header object too.
+        let js = parse_in(&huge, &mut HeadBuffers::new()).into_js_headers();
+        assert_eq!(HeadBuffers::from_js_headers(js).capacity().0, 0);
+        // A 1xx head hands its buffers back to `spare` only when it is empty.
+        let mut spare = HeadBuffers::new();
+        spare.refill(parse_in(
+            b"HTTP/1.1 100 Continue\r\nA: b\r\n\r\n",
+            &mut HeadBuffers::new(),
+        ));
+        assert!(!spare.is_empty());
+        let before = spare.capacity();
+        spare.refill(parse_in(&big_head(10, 30), &mut HeadBuffers::new()));
+        assert_eq!(spare.capacity(), before);
     }
 
     #[test]

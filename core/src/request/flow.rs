@@ -14,15 +14,23 @@
 //!  └───────────────────────────────────────────┘      → Response or Error
 //! ```
 //!
+//! For `request_into`, the transport passes a [`ResponseBuffers`] through
+//! the same steps: heads are parsed into its head buffers
+//! (`Exchange::try_response_in`), [`RequestFlow::on_head_in`] starts the
+//! body collector in its body buffer, a redirect's head goes back with
+//! [`ResponseBuffers::recycle_head`], and [`RequestFlow::finish_into`]
+//! writes the result into the caller's `Response`.
+//!
 //! The deadline covers the whole call, DNS to last byte (SPEC §4 `timeout`):
 //! the transport asks [`RequestFlow::poll_timeout`] for it and reports it
 //! with [`RequestFlow::handle_timeout`].
 
 use std::time::Instant;
 
+use super::buffers::ResponseBuffers;
 use super::options::{DataType, RequestOptions};
 use super::prepare::PreparedRequest;
-use super::response::{classify, is_success, BodyCollector, Response};
+use super::response::{classify, classify_into, is_success, BodyCollector, Response};
 use crate::http1::ContentDecoder;
 use crate::http1::ResponseHead;
 use crate::{Api, AppContext, Error, ErrorKind};
@@ -98,13 +106,27 @@ impl RequestFlow {
     /// against the domain policy and HTTPS rule, error 11; more than
     /// `max_redirects` is error 19) or reading the body.
     pub fn on_head(&mut self, ctx: &AppContext, head: &ResponseHead) -> Result<Step, Error> {
+        self.on_head_in(ctx, head, &mut ResponseBuffers::new())
+    }
+
+    /// [`on_head`](Self::on_head), collecting the body (if this head is
+    /// the final one) in the body buffer `bufs` keeps; a redirect leaves
+    /// it there for the next hop.
+    pub fn on_head_in(
+        &mut self,
+        ctx: &AppContext,
+        head: &ResponseHead,
+        bufs: &mut ResponseBuffers,
+    ) -> Result<Step, Error> {
         let location = head
             .header("location")
             .filter(|_| REDIRECT_STATUSES.contains(&head.status));
         let Some(location) = location else {
-            return Ok(Step::ReadBody(BodyCollector::new(
+            let max = ctx.limits().max_body_bytes;
+            return Ok(Step::ReadBody(BodyCollector::new_in(
                 head,
-                ctx.limits().max_body_bytes,
+                max,
+                bufs.take_body(),
             )?));
         };
         let max = ctx.limits().max_redirects;
@@ -158,6 +180,20 @@ impl RequestFlow {
     /// body (SPEC §4 success and HTTP errors).
     pub fn finish(&self, head: ResponseHead, body: Vec<u8>) -> Result<Response, Error> {
         classify(head, body, self.data_type)
+    }
+
+    /// [`finish`](Self::finish), writing a success into `out` (its status,
+    /// headers, data, and an empty profile for the transport to fill),
+    /// built in the head's and the body's own buffers: with buffers from
+    /// [`ResponseBuffers`] nothing is allocated here but json values. On an
+    /// error `out` is left as it was.
+    pub fn finish_into(
+        &self,
+        head: ResponseHead,
+        body: Vec<u8>,
+        out: &mut Response,
+    ) -> Result<(), Error> {
+        classify_into(head, body, self.data_type, out)
     }
 }
 

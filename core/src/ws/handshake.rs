@@ -222,6 +222,7 @@ impl ClientHandshake {
             self.max_head_bytes,
             self.max_head_bytes,
             self.max_head_count,
+            &mut crate::http1::HeadBuffers::new(),
         )
         .map_err(|e| handshake_error(format!("the response is not valid HTTP: {e}")))?;
         let (len, head) = match parsed {
