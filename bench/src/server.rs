@@ -288,6 +288,9 @@ async fn handle(req: Request<Incoming>) -> Result<Response<ServerBody>, Infallib
 /// The running server. Dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
+    /// The same endpoints over plain HTTP (for the allocation row that
+    /// shows mpnet's own code apart from TLS).
+    plain_addr: SocketAddr,
     ca: TestCa,
     server_config: Arc<rustls::ServerConfig>,
     stop: Option<oneshot::Sender<()>>,
@@ -307,6 +310,8 @@ impl Server {
             .build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
+        let plain = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let plain_addr = plain.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config.clone());
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let accepted = Arc::new(AtomicU64::new(0));
@@ -316,13 +321,23 @@ impl Server {
             .spawn(move || {
                 rt.block_on(async move {
                     loop {
-                        let accepted = tokio::select! {
+                        let (accepted, secure) = tokio::select! {
                             _ = &mut stop_rx => break,
-                            a = listener.accept() => a,
+                            a = listener.accept() => (a, true),
+                            a = plain.accept() => (a, false),
                         };
                         let Ok((tcp, _)) = accepted else { continue };
                         counter.fetch_add(1, Ordering::Relaxed);
                         let _ = tcp.set_nodelay(true);
+                        if !secure {
+                            tokio::spawn(async move {
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .keep_alive(true)
+                                    .serve_connection(TokioIo::new(tcp), service_fn(handle))
+                                    .await;
+                            });
+                            continue;
+                        }
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
                             let Ok(tls) = acceptor.accept(tcp).await else {
@@ -341,6 +356,7 @@ impl Server {
             })?;
         Ok(Server {
             addr,
+            plain_addr,
             ca,
             server_config,
             stop: Some(stop_tx),
@@ -352,6 +368,12 @@ impl Server {
     /// `https://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// `http://127.0.0.1:PLAIN_PORT` + `path`: the same endpoints without
+    /// TLS.
+    pub fn plain_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.plain_addr.port())
     }
 
     /// `wss://127.0.0.1:PORT/ws`, the WebSocket echo.
