@@ -4,7 +4,8 @@
 //! `my.uploadFile`, `my.downloadFile`, `my.connectSocket`) in Rust.
 //!
 //! Nothing here opens a socket or a file, reads a clock, sleeps or draws
-//! random numbers (SPEC §2). Callers pass in the bytes they read and the
+//! random numbers (SPEC §2; TLS takes its clock and randomness from the
+//! caller, see [`tls::TlsSources`]). Callers pass in the bytes they read and the
 //! current `Instant`; the core hands back bytes to write, events, results
 //! and the next deadline. The transports (`mpnet-blocking`, `mpnet-smol`)
 //! only move bytes and run timers.
@@ -21,7 +22,8 @@
 //! | [`http1`] | the HTTP/1.1 client exchange as a type-state machine |
 //! | [`headers`] | the request headers a call sends: checks, reserved names, referer |
 //! | [`bridge`] | the JSON bridge: JavaScript-shaped options in (SPEC §8) |
-//! | [`tls`] | rustls settings from the app context; TLS and I/O error classification |
+//! | [`tls`] | rustls settings from the app context and the caller's clock and randomness; TLS and I/O error classification |
+//! | [`tls_session`] | a TLS client session as bytes in and bytes out (rustls's unbuffered API) |
 //! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds, when to probe and retry |
 //! | [`failure`] | a transport's I/O failures and the API error each becomes (timeouts, stale connections) |
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |

@@ -13,10 +13,41 @@ use crate::context::ContextError;
 use crate::target::{Host, Target};
 use crate::{AppContext, Error, ErrorKind};
 
+/// Where TLS takes the time (certificate validity, session-ticket ages)
+/// and its randomness (ClientHello random, session IDs) from. The core
+/// reads no clock and draws no random number itself (SPEC §2): the
+/// transport passes these in, and a host may pass its own (a simulator's
+/// clock, to test certificates that expire). *ring* draws the key-exchange
+/// share from the operating system's generator itself; no rustls setting
+/// replaces that.
+#[derive(Debug, Clone)]
+pub struct TlsSources {
+    /// The wall clock.
+    pub time: Arc<dyn rustls::time_provider::TimeProvider>,
+    /// A cryptographically secure generator.
+    pub random: &'static dyn rustls::crypto::SecureRandom,
+}
+
+impl TlsSources {
+    /// The system clock and the operating system's generator (through
+    /// *ring*). Only handles are made here: they are read when rustls
+    /// needs them.
+    pub fn system() -> Self {
+        TlsSources {
+            time: Arc::new(rustls::time_provider::DefaultTimeProvider),
+            random: rustls::crypto::ring::default_provider().secure_random,
+        }
+    }
+}
+
 /// The rustls client settings for `ctx`: web PKI roots (unless the host
 /// turned them off) plus its extra CAs, ALPN `http/1.1`, session resumption
-/// on. Build once per client and share.
-pub fn client_config(ctx: &AppContext) -> Result<Arc<ClientConfig>, ContextError> {
+/// on, the clock and randomness of `sources`. Build once per client and
+/// share.
+pub fn client_config(
+    ctx: &AppContext,
+    sources: &TlsSources,
+) -> Result<Arc<ClientConfig>, ContextError> {
     let mut roots = RootCertStore::empty();
     if ctx.use_web_pki_roots() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -31,11 +62,12 @@ pub fn client_config(ctx: &AppContext) -> Result<Arc<ClientConfig>, ContextError
     // its bulk cipher runs 10 AES rounds instead of 14. The default order
     // puts AES-256-GCM-SHA384 first.
     let mut provider = rustls::crypto::ring::default_provider();
+    provider.secure_random = sources.random;
     provider
         .cipher_suites
         .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
     let provider = Arc::new(provider);
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_details(provider, sources.time.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ContextError(format!("TLS settings: {e}")))?
         .with_root_certificates(roots)

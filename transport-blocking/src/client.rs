@@ -109,7 +109,7 @@ impl Client {
 
     /// A client for `ctx` with these pool settings.
     pub fn with_pool(ctx: AppContext, pool: PoolConfig) -> Result<Client, ContextError> {
-        let tls = tls::client_config(&ctx)?;
+        let tls = tls::client_config(&ctx, &tls::TlsSources::system())?;
         let limiter = Limiter::new(ctx.max_in_flight());
         Ok(Client {
             inner: Arc::new(ClientInner {

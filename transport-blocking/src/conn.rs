@@ -19,9 +19,6 @@ use crate::cancel::Cancel;
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
-/// TLS bytes queued past this are written at once, not at the flush.
-const TLS_QUEUE_MAX: usize = 64 * 1024;
-
 /// What runs over the socket: bytes as they are, or the core's TLS session.
 enum Stream {
     Plain,
@@ -97,27 +94,35 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
     }
 }
 
-/// How far a socket timeout may miss the deadline before it is set again:
-/// this, or 1/256 of the time left when that is more (a call ends at most
-/// 120 ms late for a 30 s timeout, and a long download sets its socket
-/// timeouts a few times a second, not every 2 ms).
+/// How far a socket timeout may miss the deadline before it is set again.
+/// A call may end this much early, or this or 1/256 of the time left
+/// (whichever is more) late: at most 120 ms late for a 30 s timeout, so a
+/// long download sets its socket timeouts a few times a second, not every
+/// 2 ms.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
+/// Whether a socket timeout of `set`, for a call starting now, ends it
+/// close enough to a deadline `left` away (see [`TIMEOUT_SLACK`]).
+fn timeout_fits(set: Duration, left: Duration) -> bool {
+    if set >= left {
+        set - left <= TIMEOUT_SLACK.max(left / 256)
+    } else {
+        left - set <= TIMEOUT_SLACK
+    }
+}
 
 impl Conn {
     /// Makes blocking calls end by `deadline`: sets the socket's timeouts
-    /// only when the ones already set would miss it by more than
-    /// [`TIMEOUT_SLACK`] (a warm keep-alive request then sets none).
+    /// only when the ones already set do not fit it ([`timeout_fits`]; a
+    /// warm keep-alive request then sets none).
     fn set_deadline(&mut self, deadline: Instant) -> io::Result<()> {
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             return Err(timed_out());
         }
-        if let Some((_, set)) = self.timeout {
-            let miss = set.abs_diff(left);
-            if miss <= TIMEOUT_SLACK.max(left / 256) {
-                return Ok(());
-            }
+        if self.timeout.is_some_and(|(_, set)| timeout_fits(set, left)) {
+            return Ok(());
         }
         self.tcp.set_read_timeout(Some(left))?;
         self.tcp.set_write_timeout(Some(left))?;
@@ -131,16 +136,21 @@ impl Conn {
     }
 
     /// Writes all of `data` before `deadline`. Over TLS the records are
-    /// queued (written only when rustls's buffer fills): call
-    /// [`flush`](Self::flush) to send them.
+    /// queued, and written whenever the session says enough is queued
+    /// (`TlsSession::should_send`): call [`flush`](Self::flush) to send
+    /// the rest.
     pub(crate) fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
         self.set_deadline(deadline)?;
         match &mut self.stream {
             Stream::Plain => self.sock.write_all(data),
             Stream::Tls(s) => {
-                s.encrypt(data).map_err(tls_io)?;
-                if s.transmit().len() >= TLS_QUEUE_MAX {
-                    send_queued(s, &mut self.sock)?;
+                let mut data = data;
+                while !data.is_empty() {
+                    let n = s.encrypt(data).map_err(tls_io)?;
+                    data = data.get(n..).unwrap_or_default();
+                    if s.should_send() {
+                        send_queued(s, &mut self.sock)?;
+                    }
                 }
                 Ok(())
             }
@@ -206,7 +216,11 @@ impl Conn {
     /// Whether the peer has already closed or sent unexpected bytes on an
     /// idle connection (checked before reuse without blocking).
     pub(crate) fn is_stale(&mut self) -> bool {
-        self.start != self.end || peer_closed_or_spoke(&self.tcp)
+        let tls_spoke = match &mut self.stream {
+            Stream::Tls(s) => s.has_unread_input(),
+            Stream::Plain => false,
+        };
+        self.start != self.end || tls_spoke || peer_closed_or_spoke(&self.tcp)
     }
 
     /// Shuts the socket down.
@@ -391,6 +405,7 @@ fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
     loop {
         match s.handshake() {
             Ok(Handshake::Done) => return Ok(()),
+            Ok(Handshake::Closed) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
             Ok(Handshake::NeedRead) => {
                 send_queued(s, sock)?;
                 match sock.read(s.read_buf().map_err(tls_io)?)? {
@@ -427,6 +442,21 @@ fn open_tunnel(conn: &mut Conn, target: &Target, deadline: Instant) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A socket timeout may end a call a little late (more so for long
+    /// deadlines), never more than 2 ms early.
+    #[test]
+    fn timeouts_end_calls_late_by_little_and_early_by_less() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert!(timeout_fits(s(30), s(30)));
+        assert!(timeout_fits(s(30), s(30) - ms(100)), "100 ms late of 30 s");
+        assert!(!timeout_fits(s(30), s(30) - ms(200)), "200 ms late of 30 s");
+        assert!(!timeout_fits(s(30), s(30) + ms(100)), "100 ms early");
+        assert!(timeout_fits(s(30), s(30) + ms(1)));
+        assert!(timeout_fits(ms(200), ms(199)));
+        assert!(!timeout_fits(ms(200), ms(190)), "10 ms late of 190 ms");
+    }
 
     /// An interrupted call is made again; any other outcome is returned as
     /// it came.

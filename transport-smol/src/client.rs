@@ -124,7 +124,7 @@ impl Client {
 
     /// A client for `ctx` with these pool settings.
     pub fn with_pool(ctx: AppContext, pool: PoolConfig) -> Result<Client, ContextError> {
-        let tls = tls::client_config(&ctx)?;
+        let tls = tls::client_config(&ctx, &tls::TlsSources::system())?;
         let limiter = Limiter::new(ctx.max_in_flight());
         Ok(Client {
             inner: Arc::new(ClientInner {
@@ -189,8 +189,10 @@ impl Client {
     /// (body), so one large response does not pin memory.
     ///
     /// On an error (the same [`Error`] as `request`), or when the future is
-    /// dropped before it is done, `out` is [`Response::default()`]: status
-    /// 0, no headers, empty data; its buffers are freed.
+    /// dropped after it got its in-flight slot, `out` is
+    /// [`Response::default()`]: status 0, no headers, empty data; its
+    /// buffers are freed. A future dropped while it still waits for a slot
+    /// leaves `out` as it was.
     ///
     /// ```
     /// use mpnet_core::request::{DataType, RequestOptions, Response, ResponseData};

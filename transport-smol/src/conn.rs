@@ -28,9 +28,6 @@ use rustls::ClientConfig;
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
 
-/// TLS bytes queued past this are written at once, not at the flush.
-const TLS_QUEUE_MAX: usize = 64 * 1024;
-
 /// The WebSocket's socket, plain or under futures-rustls over `T` (its
 /// buffered reader of the TCP socket).
 pub(crate) enum Stream<T> {
@@ -195,15 +192,21 @@ impl Conn {
     }
 
     /// Writes all of `data` before `deadline`. Over TLS the records are
-    /// queued (written once more than [`TLS_QUEUE_MAX`] bytes wait): call
-    /// [`flush`](Self::flush) to send them.
+    /// queued, and written whenever the session says enough is queued
+    /// (`TlsSession::should_send`): call [`flush`](Self::flush) to send
+    /// the rest.
     pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
-        if let Some(tls) = &mut self.tls {
-            tls.encrypt(data).map_err(tls_io)?;
-            if tls.transmit().len() < TLS_QUEUE_MAX {
-                return Ok(());
+        if self.tls.is_some() {
+            let mut data = data;
+            while !data.is_empty() {
+                let Some(tls) = &mut self.tls else { break };
+                let n = tls.encrypt(data).map_err(tls_io)?;
+                data = data.get(n..).unwrap_or_default();
+                if tls.should_send() {
+                    self.until(deadline, Conn::poll_send_queued).await?;
+                }
             }
-            return self.until(deadline, Conn::poll_send_queued).await;
+            return Ok(());
         }
         let mut written = 0;
         self.until(deadline, |conn, cx| {
@@ -339,7 +342,7 @@ impl Conn {
     /// idle connection (checked before reuse without waiting: the socket
     /// is non-blocking).
     pub(crate) fn is_stale(&mut self) -> bool {
-        if self.start != self.end {
+        if self.start != self.end || self.tls.as_mut().is_some_and(|s| s.has_unread_input()) {
             return true;
         }
         let mut probe = [0u8; 1];
@@ -455,6 +458,7 @@ fn poll_handshake(
     loop {
         match tls.handshake() {
             Ok(Handshake::Done) => return Poll::Ready(Ok(())),
+            Ok(Handshake::Closed) => return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
             Ok(Handshake::NeedRead) => {
                 if ready!(poll_receive(tcp, tls, cx))? == 0 {
                     return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));

@@ -83,7 +83,8 @@ pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     let agent = clients::ureq_agent(c.server, 0);
     // The exact client configuration mpnet builds for this context.
     let ctx = clients::mpnet_ctx(c.server, 64, &c.dir)?;
-    let client_cfg = mpnet_core::tls::client_config(&ctx).map_err(|e| e.to_string())?;
+    let client_cfg = mpnet_core::tls::client_config(&ctx, &mpnet_core::tls::TlsSources::system())
+        .map_err(|e| e.to_string())?;
     let mut full_cfg = (*client_cfg).clone();
     full_cfg.resumption = rustls::client::Resumption::disabled();
     let full_cfg = Arc::new(full_cfg);
