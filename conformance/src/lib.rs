@@ -876,6 +876,9 @@ pub fn run_all<T: Transport>(transport: &T) {
     if let Err(why) = closed_while_idle(transport, &env) {
         failures.push(format!("connection closed while idle: {why}"));
     }
+    if let Err(why) = tls_closed_while_idle(transport, &env) {
+        failures.push(format!("TLS session closed while idle: {why}"));
+    }
     if let Err(why) = shorter_timeout_on_reused_connection(transport, &env) {
         failures.push(format!("shorter timeout on a reused connection: {why}"));
     }
@@ -1117,6 +1120,50 @@ fn closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), Strin
     ensure(server.connections_accepted() == 3, || {
         format!(
             "{} connections for 3 requests, each closed after its answer (3 expected)",
+            server.connections_accepted()
+        )
+    })
+}
+
+/// The same over TLS when the server ends the *session* after its answer
+/// (`close_notify`) but leaves the socket open and answers nothing more:
+/// a GET on the pooled connection sees the session's end before any
+/// response byte and is sent again on a fresh connection; a POST's probe
+/// finds the `close_notify` (in the socket, or already read into the TLS
+/// session with the answer) and opens a fresh one. Three connections.
+fn tls_closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), String> {
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    let server = raw_tls(
+        env,
+        vec![
+            Step::read_request(),
+            Step::write(answer),
+            Step::CloseNotify,
+            Step::Hang,
+        ],
+    );
+    let pause = || RequestOptions::new(env.http.url("/delay/0.2"));
+    let opts = vec![
+        RequestOptions::new(server.url("/first")).timeout(Duration::from_secs(5)),
+        pause(),
+        RequestOptions::new(server.url("/get-again")).timeout(Duration::from_secs(5)),
+        pause(),
+        RequestOptions::new(server.url("/post"))
+            .method(Method::Post)
+            .text("x")
+            .timeout(Duration::from_secs(5)),
+    ];
+    let results = transport.request_many(&env.ctx_loopback(), opts);
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => return Err(format!("request {i}: status {}", r.status)),
+            Err(e) => return Err(format!("request {i} failed: {e}")),
+        }
+    }
+    ensure(server.connections_accepted() == 3, || {
+        format!(
+            "{} connections for 3 requests, each session closed after its answer (3 expected)",
             server.connections_accepted()
         )
     })

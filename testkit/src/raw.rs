@@ -53,6 +53,10 @@ pub enum Step {
     /// Closes cleanly (TLS `close_notify`, then FIN) and ends the script;
     /// keeps reading for up to [`CLOSE_DRAIN`] before the socket is freed.
     Close,
+    /// Sends TLS `close_notify` and keeps the socket open (no FIN): the
+    /// session is over, the connection is not. The script goes on (on a
+    /// plain connection this does nothing).
+    CloseNotify,
     /// Closes abruptly: no TLS `close_notify`, and `SO_LINGER` 0 so the
     /// peer gets a TCP RST. Ends the script.
     Reset,
@@ -458,6 +462,14 @@ async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawSta
             }
             Step::Sleep(d) => tokio::time::sleep(d).await,
             Step::Close => return close(conn, index, st).await,
+            Step::CloseNotify => {
+                if let Conn::Tls(s) = &mut conn {
+                    s.get_mut().1.send_close_notify();
+                    if s.flush().await.is_err() {
+                        return;
+                    }
+                }
+            }
             Step::Reset => {
                 #[allow(deprecated)] // linger 0 never blocks: it resets at once.
                 let _ = conn.tcp().set_linger(Some(Duration::ZERO));

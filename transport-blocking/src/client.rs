@@ -150,7 +150,9 @@ impl Client {
     /// [`KEPT_RESPONSE_HEAD_MAX`](mpnet_core::http1::KEPT_RESPONSE_HEAD_MAX)
     /// (head) and
     /// [`KEPT_RESPONSE_BODY_MAX`](mpnet_core::request::KEPT_RESPONSE_BODY_MAX)
-    /// (body), so one large response does not pin memory.
+    /// (body), so one large response does not pin memory. A small body
+    /// read into a kept buffer still holds that buffer's capacity: copy out
+    /// (`to_vec`) data you keep for long.
     ///
     /// On an error (the same [`Error`] as `request`), `out` is
     /// [`Response::default()`]: status 0, no headers, empty data; its
