@@ -1089,6 +1089,18 @@ fn request_into_reuses_the_body_buffer<T: Transport>(
     Ok(())
 }
 
+/// Every result a 200, or which one was not.
+fn all_200(results: &[Result<Response, Error>]) -> Result<(), String> {
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => return Err(format!("request {i}: status {}", r.status)),
+            Err(e) => return Err(format!("request {i} failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
 /// A server that closes each keep-alive connection right after its answer
 /// (without `Connection: close`): every request still succeeds. A GET
 /// reuses the closed connection without probing it (idle < 1 s,
@@ -1109,14 +1121,7 @@ fn closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), Strin
             .method(Method::Post)
             .text("x"),
     ];
-    let results = transport.request_many(&env.ctx_loopback(), opts);
-    for (i, r) in results.iter().enumerate() {
-        match r {
-            Ok(r) if r.status == 200 => {}
-            Ok(r) => return Err(format!("request {i}: status {}", r.status)),
-            Err(e) => return Err(format!("request {i} failed: {e}")),
-        }
-    }
+    all_200(&transport.request_many(&env.ctx_loopback(), opts))?;
     ensure(server.connections_accepted() == 3, || {
         format!(
             "{} connections for 3 requests, each closed after its answer (3 expected)",
@@ -1153,14 +1158,7 @@ fn tls_closed_while_idle<T: Transport>(transport: &T, env: &Env) -> Result<(), S
             .text("x")
             .timeout(Duration::from_secs(5)),
     ];
-    let results = transport.request_many(&env.ctx_loopback(), opts);
-    for (i, r) in results.iter().enumerate() {
-        match r {
-            Ok(r) if r.status == 200 => {}
-            Ok(r) => return Err(format!("request {i}: status {}", r.status)),
-            Err(e) => return Err(format!("request {i} failed: {e}")),
-        }
-    }
+    all_200(&transport.request_many(&env.ctx_loopback(), opts))?;
     ensure(server.connections_accepted() == 3, || {
         format!(
             "{} connections for 3 requests, each session closed after its answer (3 expected)",
