@@ -1,6 +1,8 @@
 //! `mpnet serve [--port N]`: the test kit's loopback HTTPS server with a CA
 //! made at start (SPEC §9). Prints one JSON line
 //! `{"https": URL, "wss": URL, "caFile": PATH}` and serves until stopped.
+//! Stopped by SIGINT, SIGTERM or SIGHUP, it removes the folder of the CA
+//! file and exits with 0.
 
 use std::io::Write;
 
@@ -11,6 +13,12 @@ pub fn run(port: u16) -> Result<u8, String> {
     let ca = TestCa::new();
     let dir = std::env::temp_dir().join(format!("mpnet-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cleanup = dir.clone();
+    ctrlc::set_handler(move || {
+        let _ = std::fs::remove_dir_all(&cleanup);
+        std::process::exit(0);
+    })
+    .map_err(|e| format!("cannot handle stop signals: {e}"))?;
     let ca_file = dir.join("ca.pem");
     ca.write_pem(&ca_file)
         .map_err(|e| format!("{}: {e}", ca_file.display()))?;

@@ -457,3 +457,56 @@ fn socket_command_speaks_json_lines_on_both_transports() {
         assert_eq!(json_out(&out)["event"], "fail");
     }
 }
+
+/// `mpnet serve` prints its URLs and CA file, serves, and on SIGTERM
+/// removes the CA file's folder and exits with 0.
+#[cfg(unix)]
+#[test]
+fn serve_cleans_up_its_ca_folder_when_stopped() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run mpnet serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the JSON line");
+    let v: Value = serde_json::from_str(&line).expect("JSON");
+    let ca = std::path::PathBuf::from(v["caFile"].as_str().expect("caFile"));
+    let dir = ca.parent().expect("a folder").to_path_buf();
+    assert!(ca.is_file(), "{} missing while serving", ca.display());
+    let url = v["https"].as_str().expect("https");
+    let out = mpnet(&[
+        "--ca-file",
+        ca.to_str().expect("UTF-8 path"),
+        "--whitelist",
+        url,
+        "request",
+        &format!(r#"{{"url":"{url}/get"}}"#),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "mpnet serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
