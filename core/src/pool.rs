@@ -93,6 +93,42 @@ pub struct Pool<C> {
     count: usize,
 }
 
+/// Takes candidates from `take` (each with whether it must be probed, as
+/// [`Pool::take_candidate`] gives them) until one needs no probe or passes
+/// it (`is_stale` false); stale ones are handed to `discard`. `take` is
+/// where a shared pool is locked, so no probe runs under the lock:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::Instant;
+/// use mpnet_core::pool::{take_checked, Pool, PoolConfig, PoolKey};
+/// use mpnet_core::request::Method;
+/// use mpnet_core::{Limits, Target};
+/// let t = Target::parse("https://a.example/", &Limits::default()).unwrap();
+/// let key = PoolKey::new(&t, None);
+/// let pool = Mutex::new(Pool::new(PoolConfig::default()));
+/// pool.lock().unwrap().put(key.clone(), "fresh", Instant::now());
+/// let got = take_checked(
+///     || pool.lock().unwrap().take_candidate(&key, Instant::now(), Method::Post, 0),
+///     |_| false, // the probe, outside the lock
+///     drop,
+/// );
+/// assert_eq!(got, Some("fresh"));
+/// ```
+pub fn take_checked<C>(
+    mut take: impl FnMut() -> Option<(C, bool)>,
+    mut is_stale: impl FnMut(&mut C) -> bool,
+    mut discard: impl FnMut(C),
+) -> Option<C> {
+    loop {
+        let (mut conn, probe) = take()?;
+        if !probe || !is_stale(&mut conn) {
+            return Some(conn);
+        }
+        discard(conn);
+    }
+}
+
 impl<C> Pool<C> {
     /// An empty pool.
     pub fn new(config: PoolConfig) -> Self {
@@ -154,16 +190,29 @@ impl<C> Pool<C> {
         now: Instant,
         method: crate::request::Method,
         attempt: u32,
-        mut is_stale: impl FnMut(&mut C) -> bool,
-        mut discard: impl FnMut(C),
+        is_stale: impl FnMut(&mut C) -> bool,
+        discard: impl FnMut(C),
     ) -> Option<C> {
-        loop {
-            let (mut conn, idle) = self.take_idle(key, now)?;
-            if !must_probe(method, idle, attempt) || !is_stale(&mut conn) {
-                return Some(conn);
-            }
-            discard(conn);
-        }
+        take_checked(
+            || self.take_candidate(key, now, method, attempt),
+            is_stale,
+            discard,
+        )
+    }
+
+    /// The next connection to try for `attempt` of a `method` request, and
+    /// whether it must be probed before use ([`must_probe`]). For a pool
+    /// shared between threads: take under the lock, probe outside it (see
+    /// [`take_checked`]).
+    pub fn take_candidate(
+        &mut self,
+        key: &PoolKey,
+        now: Instant,
+        method: crate::request::Method,
+        attempt: u32,
+    ) -> Option<(C, bool)> {
+        let (conn, idle) = self.take_idle(key, now)?;
+        Some((conn, must_probe(method, idle, attempt)))
     }
 
     /// Returns a connection for reuse. The oldest idle connections go first

@@ -95,11 +95,12 @@ impl ClientInner {
     /// A pooled connection for `attempt` of a `method` request, probed
     /// first where the core says it must be (`pool::must_probe`).
     pub(crate) fn take_pooled(&self, key: &PoolKey, method: Method, attempt: u32) -> Option<Conn> {
-        self.lock_pool().take_for_request(
-            key,
-            Instant::now(),
-            method,
-            attempt,
+        // Each take holds the lock only for itself; probes run outside it.
+        mpnet_core::pool::take_checked(
+            || {
+                self.lock_pool()
+                    .take_candidate(key, Instant::now(), method, attempt)
+            },
             Conn::is_stale,
             Conn::close,
         )
