@@ -23,7 +23,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mpnet_core::dispatch::Dispatcher;
@@ -227,6 +227,8 @@ struct SocketShared {
     tcp: Mutex<Option<TcpStream>>,
     superseded: AtomicBool,
     connected: Completion<()>,
+    /// Notified when `connected` ends (for [`SocketTask::wait_connected`]).
+    connected_signal: Arc<(Mutex<()>, Condvar)>,
 }
 
 impl SocketShared {
@@ -375,11 +377,13 @@ impl SocketTask {
     }
     /// Waits until the connect has succeeded or failed.
     pub fn wait_connected(&self) -> Result<(), Error> {
+        let (mutex, ended) = &*self.shared.connected_signal;
+        let mut guard = lock(mutex);
         loop {
             if let Some(r) = self.shared.connected.result() {
                 return r;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            guard = ended.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -413,6 +417,8 @@ pub(crate) fn connect_socket(
         Ok(p) => (Some(p.id), p.previous),
         Err(_) => (None, None),
     };
+    let signal = Arc::new((Mutex::new(()), Condvar::new()));
+    let notify = signal.clone();
     let shared = Arc::new(SocketShared {
         id,
         kind,
@@ -424,7 +430,11 @@ pub(crate) fn connect_socket(
         app: app.clone(),
         tcp: Mutex::new(None),
         superseded: AtomicBool::new(false),
-        connected: Completion::new(callbacks, || {}),
+        connected: Completion::new(callbacks, move || {
+            let _guard = lock(&notify.0);
+            notify.1.notify_all();
+        }),
+        connected_signal: signal,
     });
     let task = SocketTask {
         shared: shared.clone(),
