@@ -94,26 +94,40 @@ pub struct Pool<C> {
 }
 
 /// Takes candidates from `take` (each with whether it must be probed, as
-/// [`Pool::take_candidate`] gives them) until one needs no probe or passes
-/// it (`is_stale` false); stale ones are handed to `discard`. `take` is
-/// where a shared pool is locked, so no probe runs under the lock:
+/// [`Pool::take_candidate`] gives them, the most recently returned first)
+/// until one needs no probe or passes it (`is_stale` false); stale ones are
+/// handed to `discard`. `take` is where a shared pool is locked, so no
+/// probe runs under the lock:
 ///
 /// ```
 /// use std::sync::Mutex;
-/// use std::time::Instant;
+/// use std::time::{Duration, Instant};
 /// use mpnet_core::pool::{take_checked, Pool, PoolConfig, PoolKey};
 /// use mpnet_core::request::Method;
 /// use mpnet_core::{Limits, Target};
 /// let t = Target::parse("https://a.example/", &Limits::default()).unwrap();
 /// let key = PoolKey::new(&t, None);
 /// let pool = Mutex::new(Pool::new(PoolConfig::default()));
-/// pool.lock().unwrap().put(key.clone(), "fresh", Instant::now());
+/// let now = Instant::now();
+/// pool.lock().unwrap().put(key.clone(), "fresh", now);
 /// let got = take_checked(
-///     || pool.lock().unwrap().take_candidate(&key, Instant::now(), Method::Post, 0),
+///     || pool.lock().unwrap().take_candidate(&key, now, Method::Post, 0),
 ///     |_| false, // the probe, outside the lock
 ///     drop,
 /// );
 /// assert_eq!(got, Some("fresh"));
+///
+/// // Idle past PROBE_AFTER_IDLE, a GET probes too: both stale, both dropped.
+/// pool.lock().unwrap().put(key.clone(), "old, closed by the peer", now);
+/// pool.lock().unwrap().put(key.clone(), "closed too", now);
+/// let later = now + Duration::from_secs(2);
+/// let mut dropped = Vec::new();
+/// let got = take_checked(
+///     || pool.lock().unwrap().take_candidate(&key, later, Method::Get, 0),
+///     |_| true,
+///     |c| dropped.push(c),
+/// );
+/// assert_eq!((got, dropped.len()), (None, 2));
 /// ```
 pub fn take_checked<C>(
     mut take: impl FnMut() -> Option<(C, bool)>,
@@ -162,42 +176,6 @@ impl<C> Pool<C> {
         // An emptied queue stays (its allocation is reused by the next
         // `put`); `handle_timeout` and eviction drop empty queues.
         found
-    }
-
-    /// The connection to reuse for `attempt` of a `method` request: the
-    /// most recently returned one, probed with `is_stale` first where
-    /// [`must_probe`] says so; stale ones are handed to `discard`.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
-    /// use mpnet_core::request::Method;
-    /// use mpnet_core::{Limits, Target};
-    /// let t = Target::parse("https://a.example/", &Limits::default()).unwrap();
-    /// let key = PoolKey::new(&t, None);
-    /// let mut pool = Pool::new(PoolConfig::default());
-    /// let now = Instant::now();
-    /// pool.put(key.clone(), "old, closed by the peer", now);
-    /// pool.put(key.clone(), "closed too", now);
-    /// let later = now + Duration::from_secs(2); // idle past PROBE_AFTER_IDLE
-    /// let mut dropped = Vec::new();
-    /// let got = pool.take_for_request(&key, later, Method::Get, 0, |_| true, |c| dropped.push(c));
-    /// assert_eq!((got, dropped.len()), (None, 2));
-    /// ```
-    pub fn take_for_request(
-        &mut self,
-        key: &PoolKey,
-        now: Instant,
-        method: crate::request::Method,
-        attempt: u32,
-        is_stale: impl FnMut(&mut C) -> bool,
-        discard: impl FnMut(C),
-    ) -> Option<C> {
-        take_checked(
-            || self.take_candidate(key, now, method, attempt),
-            is_stale,
-            discard,
-        )
     }
 
     /// The next connection to try for `attempt` of a `method` request, and
