@@ -377,6 +377,15 @@ fn send_queued(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
     Ok(())
 }
 
+/// Sends what the session has queued, then makes one socket read into it;
+/// `Ok(0)` is the socket's end.
+fn receive(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<usize> {
+    send_queued(s, sock)?;
+    let n = sock.read(s.read_buf().map_err(tls_io)?)?;
+    s.received(n);
+    Ok(n)
+}
+
 /// Reads socket bytes into the session until it has plaintext for `dst`;
 /// `Ok(0)` is the end of the stream (a `close_notify`, or the socket's end:
 /// whether the body was complete is the HTTP layer's call).
@@ -386,10 +395,8 @@ fn read_plaintext(s: &mut TlsSession, sock: &mut SharedTcp, dst: &mut [u8]) -> i
             Plaintext::Data(n) => return Ok(n),
             Plaintext::Closed => return Ok(0),
             Plaintext::NeedRead => {
-                send_queued(s, sock)?;
-                match sock.read(s.read_buf().map_err(tls_io)?)? {
-                    0 => return Ok(0),
-                    n => s.received(n),
+                if receive(s, sock)? == 0 {
+                    return Ok(0);
                 }
             }
         }
@@ -407,10 +414,8 @@ fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
             Ok(Handshake::Done) => return Ok(()),
             Ok(Handshake::Closed) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
             Ok(Handshake::NeedRead) => {
-                send_queued(s, sock)?;
-                match sock.read(s.read_buf().map_err(tls_io)?)? {
-                    0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                    n => s.received(n),
+                if receive(s, sock)? == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
                 }
             }
             Err(e) => {
