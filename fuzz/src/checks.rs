@@ -39,7 +39,7 @@ use mpnet_core::ws::{
     Connection, ConnectionConfig, Frame, FrameDecoder, MessageData, ProtocolViolation, Role,
     SendOptions, SocketEvent,
 };
-use mpnet_core::{js, AppContext, DomainPolicy, Host, Limits, OriginPattern, Target};
+use mpnet_core::{js, tls, AppContext, DomainPolicy, Host, Limits, OriginPattern, Target};
 use serde_json::{Map, Number, Value};
 use tungstenite::protocol::frame::coding::{Control, Data as WsData, OpCode};
 
@@ -2892,20 +2892,19 @@ pub fn ws_handshake(data: &[u8]) {
 // ---------------------------------------------------------------------------
 // tls_session
 
-/// A client configuration that trusts no root: no server can complete a
-/// handshake with it.
+/// mpnet's own client configuration for an app that trusts no root (no web
+/// PKI roots, no extra CA): no server can complete a handshake with it.
 fn trusting_nobody() -> std::sync::Arc<rustls::ClientConfig> {
     static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
         std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("rustls's default versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            std::sync::Arc::new(config)
+            let ctx = AppContext::builder("fuzz-app", "1.0.0")
+                .allow_any_origin()
+                .use_web_pki_roots(false)
+                .build()
+                .expect("an app context");
+            tls::client_config(&ctx, &tls::TlsSources::system()).expect("a client config")
         })
         .clone()
 }
