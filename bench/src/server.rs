@@ -329,25 +329,16 @@ impl Server {
                         let Ok((tcp, _)) = accepted else { continue };
                         counter.fetch_add(1, Ordering::Relaxed);
                         let _ = tcp.set_nodelay(true);
-                        if !secure {
-                            tokio::spawn(async move {
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .keep_alive(true)
-                                    .serve_connection(TokioIo::new(tcp), service_fn(handle))
-                                    .await;
-                            });
-                            continue;
-                        }
-                        let acceptor = acceptor.clone();
+                        let acceptor = secure.then(|| acceptor.clone());
                         tokio::spawn(async move {
-                            let Ok(tls) = acceptor.accept(tcp).await else {
-                                return;
-                            };
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .keep_alive(true)
-                                .serve_connection(TokioIo::new(tls), service_fn(handle))
-                                .with_upgrades()
-                                .await;
+                            match acceptor {
+                                None => serve(tcp).await,
+                                Some(acceptor) => {
+                                    if let Ok(tls) = acceptor.accept(tcp).await {
+                                        serve(tls).await;
+                                    }
+                                }
+                            }
                         });
                     }
                 });
@@ -405,6 +396,19 @@ impl Server {
     pub fn server_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.server_config
     }
+}
+
+/// Serves one keep-alive HTTP/1.1 connection over `io` (TLS or plain),
+/// upgrades allowed (the `/ws` echo).
+async fn serve<I>(io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service_fn(handle))
+        .with_upgrades()
+        .await;
 }
 
 impl Drop for Server {
