@@ -196,29 +196,29 @@ impl Conn {
     /// (`TlsSession::should_send`): call [`flush`](Self::flush) to send
     /// the rest.
     pub(crate) async fn write_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
-        if self.tls.is_some() {
-            let mut data = data;
-            while !data.is_empty() {
-                let Some(tls) = &mut self.tls else { break };
-                let n = tls.encrypt(data).map_err(tls_io)?;
-                data = data.get(n..).unwrap_or_default();
+        let mut rest = data;
+        self.until(deadline, |conn, cx| match &mut conn.tls {
+            Some(tls) => loop {
                 if tls.should_send() {
-                    self.until(deadline, Conn::poll_send_queued).await?;
+                    ready!(poll_send(&conn.tcp, tls, cx))?;
                 }
-            }
-            return Ok(());
-        }
-        let mut written = 0;
-        self.until(deadline, |conn, cx| {
-            while written < data.len() {
-                match ready!(Pin::new(&mut &conn.tcp).poll_write(cx, &data[written..])) {
-                    Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Poll::Ready(Err(e)),
+                if rest.is_empty() {
+                    return Poll::Ready(Ok(()));
                 }
+                let n = tls.encrypt(rest).map_err(tls_io)?;
+                rest = rest.get(n..).unwrap_or_default();
+            },
+            None => {
+                while !rest.is_empty() {
+                    match ready!(Pin::new(&mut &conn.tcp).poll_write(cx, rest)) {
+                        Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                        Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Poll::Ready(Ok(()))
             }
-            Poll::Ready(Ok(()))
         })
         .await
     }
