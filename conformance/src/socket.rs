@@ -334,6 +334,55 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 expect_fail(t.connect(&c, ConnectOptions::new(echo(env))), 13)
             },
         ),
+        (
+            "frames sent with the handshake response come first, whole (ws and wss)",
+            |t, env| {
+                // 40 KiB then "after", in the 101's own write: under TLS the
+                // first read holds more plaintext than the handshake's read
+                // buffer takes, so the rest waits in the session, and no
+                // later socket read comes to push it out.
+                let big = "a".repeat(40 * 1024);
+                let mut frames = server_text_frame(&big);
+                frames.extend(server_text_frame("after"));
+                let script = || {
+                    vec![
+                        Step::AcceptWebSocket(frames.clone()),
+                        // The client's close frame, then the answer.
+                        Step::read_bytes(6),
+                        Step::write([0x88, 0x02, 0x03, 0xe8]),
+                        Step::Close,
+                    ]
+                };
+                let plain = RawServer::start(script());
+                let tls = RawServer::start_tls(env.ca.leaf(), script());
+                for url in [
+                    format!("ws://127.0.0.1:{}/ws", plain.port()),
+                    format!("wss://127.0.0.1:{}/ws", tls.port()),
+                ] {
+                    let log = new_log();
+                    let c = t.client(&env.ctx_loopback(), log.clone());
+                    t.connect(&c, ConnectOptions::new(url.clone()))
+                        .map_err(|e| format!("{url}: {e}"))?;
+                    wait_for(&log, Duration::from_secs(5), |l| {
+                        l.iter().filter(|v| v["event"] == "message").count() == 2
+                    })
+                    .map_err(|e| format!("{url}: {e}"))?;
+                    let msgs: Vec<Value> = events(&log)
+                        .into_iter()
+                        .filter(|v| v["event"] == "message")
+                        .collect();
+                    ensure(
+                        msgs[0]["data"] == big.as_str() && msgs[1]["data"] == "after",
+                        &format!("{url}: messages out of order or cut"),
+                    )?;
+                    t.close(&c, &CloseOptions::default())
+                        .map_err(|e| e.to_string())?;
+                    wait_for(&log, Duration::from_secs(5), closed)
+                        .map_err(|e| format!("{url}: {e}"))?;
+                }
+                Ok(())
+            },
+        ),
         ("connection refused: 1 (unknown failure)", |t, env| {
             let c = t.client(&env.ctx(), new_log());
             let url = format!("wss://127.0.0.1:{}/ws", mpnet_testkit::refused_port());
@@ -599,6 +648,23 @@ pub fn run_all<T: SocketTransport>(t: &T) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// An unmasked (server) text frame holding `text`, FIN set.
+fn server_text_frame(text: &str) -> Vec<u8> {
+    let len = text.len();
+    let mut f = vec![0x81];
+    if len < 126 {
+        f.push(len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        f.push(126);
+        f.extend_from_slice(&short.to_be_bytes());
+    } else {
+        f.push(127);
+        f.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    f.extend_from_slice(text.as_bytes());
+    f
 }
 
 fn ensure(cond: bool, what: &str) -> Result<(), String> {

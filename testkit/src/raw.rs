@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::bg::{accept_loop, bind_loopback, Background};
 use crate::ca::Leaf;
@@ -63,6 +64,10 @@ pub enum Step {
     /// Holds the connection open, answering nothing, until the server shuts
     /// down.
     Hang,
+    /// Reads a WebSocket upgrade request's head and accepts it (101 with
+    /// its `Sec-WebSocket-Accept`), these bytes (server frames, say) in the
+    /// same write. A head without `Sec-WebSocket-Key` ends the script.
+    AcceptWebSocket(Vec<u8>),
 }
 
 impl Step {
@@ -476,9 +481,49 @@ async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawSta
                 return;
             }
             Step::Hang => std::future::pending::<()>().await,
+            Step::AcceptWebSocket(then) => {
+                let head = loop {
+                    match satisfied(&buf, &ReadUntil::HeadEnd) {
+                        Ok(Some(n)) => break n,
+                        Ok(None) if buf.len() <= MAX_READ_BUFFER => {
+                            if !read_more(&mut conn, &mut buf, index, st).await {
+                                return close(conn, index, st).await;
+                            }
+                        }
+                        _ => return close(conn, index, st).await,
+                    }
+                };
+                let key = websocket_key(&buf[..head]);
+                buf.drain(..head);
+                let Some(key) = key else {
+                    return close(conn, index, st).await;
+                };
+                let mut bytes = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                    derive_accept_key(&key)
+                )
+                .into_bytes();
+                bytes.extend_from_slice(&then);
+                let io = conn.io();
+                if io.write_all(&bytes).await.is_err() || io.flush().await.is_err() {
+                    return;
+                }
+            }
         }
     }
     close(conn, index, st).await
+}
+
+/// The `Sec-WebSocket-Key` of a request head.
+fn websocket_key(head: &[u8]) -> Option<Vec<u8>> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(head).ok()?;
+    req.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+        .map(|h| h.value.to_vec())
 }
 
 /// Clean close: shutdown (TLS close_notify + FIN), then drain for a while.

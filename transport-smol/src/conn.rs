@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncWrite};
-use futures_rustls::client::TlsStream;
 pub(crate) use mpnet_core::failure::{is_timeout, ConnectFailure};
 use mpnet_core::pool::PoolKey;
 use mpnet_core::request::Profile;
@@ -27,53 +26,6 @@ use rustls::ClientConfig;
 
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
-
-/// The WebSocket's socket, plain or under futures-rustls over `T` (its
-/// buffered reader of the TCP socket).
-pub(crate) enum Stream<T> {
-    Plain(Async<TcpStream>),
-    Tls(Box<TlsStream<T>>),
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_close(cx),
-            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
-        }
-    }
-}
 
 /// An open connection with its read buffer.
 pub(crate) struct Conn {
@@ -468,6 +420,54 @@ fn poll_handshake(
                 let _ = poll_send(tcp, tls, cx);
                 return Poll::Ready(Err(tls_io(e)));
             }
+        }
+    }
+}
+
+/// Drives `tls`'s handshake over `tcp` until application data may be sent
+/// (the client's last flight may still be queued: [`send_all`] sends it
+/// with the first data).
+pub(crate) async fn handshake(tcp: &Async<TcpStream>, tls: &mut TlsSession) -> io::Result<()> {
+    future::poll_fn(|cx| poll_handshake(tcp, tls, cx)).await
+}
+
+/// Writes all of `data` to `tcp`, through `tls` when there is a session.
+pub(crate) async fn send_all(
+    tcp: &Async<TcpStream>,
+    tls: Option<&mut TlsSession>,
+    data: &[u8],
+) -> io::Result<()> {
+    match tls {
+        Some(tls) => {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let n = tls.encrypt(rest).map_err(tls_io)?;
+                rest = rest.get(n..).unwrap_or_default();
+                if tls.should_send() {
+                    future::poll_fn(|cx| poll_send(tcp, tls, cx)).await?;
+                }
+            }
+            future::poll_fn(|cx| poll_send(tcp, tls, cx)).await
+        }
+        None => {
+            let mut tcp = tcp;
+            futures_lite::AsyncWriteExt::write_all(&mut tcp, data).await
+        }
+    }
+}
+
+/// Reads into `buf` from `tcp` (plaintext from `tls` when there is a
+/// session); `Ok(0)` is the end of the stream.
+pub(crate) async fn receive(
+    tcp: &Async<TcpStream>,
+    tls: Option<&mut TlsSession>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        Some(tls) => future::poll_fn(|cx| poll_plaintext(tcp, tls, cx, buf)).await,
+        None => {
+            let mut tcp = tcp;
+            futures_lite::AsyncReadExt::read(&mut tcp, buf).await
         }
     }
 }

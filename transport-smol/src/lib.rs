@@ -1,7 +1,7 @@
 //! # mpnet-smol
 //!
 //! The async transport of mpnet: drives the sans-IO `mpnet-core` with
-//! futures built on async-io and rustls (through `futures-rustls`). It reads
+//! futures built on async-io, with TLS as the core's `TlsSession`. It reads
 //! like `mpnet-blocking`, module for module and state for state; every
 //! decision (redirects, status classes, decoding, reuse, retry, errors) is
 //! the core's.

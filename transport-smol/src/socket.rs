@@ -1,13 +1,19 @@
 //! `my.connectSocket` and the socket events (SPEC §7) as async tasks.
 //!
 //! Each socket has a reader task (connect, TLS, handshake, then reading)
-//! and a writer task (writing what the core queued), both spawned on the
-//! client's executor. The core's `Connection` sits behind one lock that is
-//! never held across an await: the reader reads with no lock held and then
-//! feeds the core under it; whatever the core queues goes through a channel
-//! to the writer task. TLS is futures-rustls, on a stream split into its
-//! reading and writing halves. So sending from any thread while messages
-//! arrive never waits and never deadlocks, whatever the peer does.
+//! and a writer task (writing what the socket did not take at once), both
+//! spawned on the client's executor. The core's TLS session
+//! (`mpnet_core::tls_session`) and its `Connection` sit behind one lock
+//! that is never held across an await: the reader reads the raw socket
+//! with no lock held and then feeds the session and the core under it.
+//! Whatever the core queues is encrypted under the lock and written at once
+//! by the thread that queued it (a `send` caller, or the reader answering a
+//! ping) with a non-blocking write when the writer task has nothing
+//! queued; what the socket does not take goes through a channel to the
+//! writer task. So sending from any thread while messages arrive never
+//! waits and never deadlocks, whatever the peer does, and the common case
+//! costs no task hand-off. This is mpnet-blocking's design, with a task
+//! for its writer thread.
 //!
 //! Events reach listeners through a [`Dispatcher`] (`mpnet_core::dispatch`):
 //! delivered in order, one at a time, with no lock held, so a listener may
@@ -21,19 +27,16 @@
 
 use std::io;
 use std::net::{Shutdown, TcpStream};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
-use futures_lite::io::{BufReader, ReadHalf, WriteHalf};
-use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures_rustls::TlsConnector;
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
+use mpnet_core::tls_session::{Plaintext, TlsSession};
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
 use mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT;
 use mpnet_core::ws::listeners::{
@@ -64,42 +67,130 @@ struct Scope {
 struct Io {
     /// `None` until the handshake has succeeded.
     ws: Option<Connection>,
+    /// The TLS session of a `wss` socket (its handshake done).
+    tls: Option<TlsSession>,
     /// Bytes for the writer task.
     out: Option<Sender<Vec<u8>>>,
-    /// A buffer the writer task is done with, handed to the core for its
-    /// next frames: in a message-answer-message exchange no frame allocates.
-    spare: Vec<u8>,
+    /// The socket, for the writes made at once (`None`: all through the
+    /// writer task).
+    direct: Option<Arc<Async<TcpStream>>>,
+    /// Buffers given to the writer task and not yet fully written: a
+    /// direct write is made only when this is 0, so bytes keep their order.
+    queued: Arc<AtomicUsize>,
+    /// The frames taken from the core, kept from one flush to the next (the
+    /// TLS records are kept by the session): a message allocates neither.
+    plain: Vec<u8>,
 }
 
-/// The most capacity a recycled buffer keeps after a large message.
+/// The most capacity the frame buffer keeps after a large message.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
 impl Io {
-    /// Moves what the core queued to the writer task and returns the events
-    /// to deliver.
+    fn new() -> Io {
+        Io {
+            ws: None,
+            tls: None,
+            out: None,
+            direct: None,
+            queued: Arc::default(),
+            plain: Vec::new(),
+        }
+    }
+
+    /// Writes what the core queued (through TLS): at once when the socket
+    /// takes it, else through the writer task. Returns the events to
+    /// deliver.
     fn flush(&mut self) -> Vec<SocketEvent> {
         let mut events = Vec::new();
-        let Some(ws) = self.ws.as_mut() else {
+        let Io {
+            ws,
+            tls,
+            out,
+            direct,
+            queued,
+            plain,
+        } = self;
+        let Some(ws) = ws.as_mut() else {
             return events;
         };
-        let mut bytes = std::mem::take(&mut self.spare);
-        if ws.poll_transmit_into(&mut bytes) {
-            if let Some(out) = &self.out {
-                if out.try_send(bytes).is_err() {
-                    ws.handle_transport_error(Error::new(
-                        ErrorKind::SendFailed,
-                        "the connection is broken",
-                    ));
-                }
+        if ws.poll_transmit_into(plain) {
+            let passed = match tls.as_mut() {
+                Some(tls) => match encrypt(tls, plain) {
+                    Ok(()) => {
+                        let passed = pass_on(tls.transmit(), direct, queued, out);
+                        let all = tls.transmit().len();
+                        tls.sent(all);
+                        passed
+                    }
+                    Err(e) => Err(tls::tls_error(&e)),
+                },
+                None => pass_on(plain, direct, queued, out),
+            };
+            if let Err(e) = passed {
+                ws.handle_transport_error(e);
             }
-        } else {
-            self.spare = bytes;
+            plain.clear();
+            if plain.capacity() > KEEP_CAPACITY {
+                *plain = Vec::new();
+            }
         }
         while let Some(e) = ws.poll_event() {
             events.push(e);
         }
         events
     }
+}
+
+/// Encrypts all of `plain` into the session's queue (in pieces of at most
+/// [`mpnet_core::tls_session::ENCRYPT_PIECE`]).
+fn encrypt(tls: &mut TlsSession, mut plain: &[u8]) -> Result<(), rustls::Error> {
+    while !plain.is_empty() {
+        let n = tls.encrypt(plain)?;
+        plain = plain.get(n..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Writes what the socket takes of `bytes` now, without waiting, when the
+/// writer task has nothing queued; the rest goes to the writer task (which
+/// meets the error, if the socket failed).
+fn pass_on(
+    bytes: &[u8],
+    direct: &Option<Arc<Async<TcpStream>>>,
+    queued: &AtomicUsize,
+    out: &Option<Sender<Vec<u8>>>,
+) -> Result<(), Error> {
+    let mut done = 0;
+    if let (Some(tcp), 0) = (direct, queued.load(Ordering::SeqCst)) {
+        done = write_now(tcp.get_ref(), bytes);
+    }
+    let rest = bytes.get(done..).unwrap_or_default();
+    if let (Some(out), false) = (out, rest.is_empty()) {
+        queued.fetch_add(1, Ordering::SeqCst);
+        if out.try_send(rest.to_vec()).is_err() {
+            return Err(Error::new(
+                ErrorKind::SendFailed,
+                "the connection is broken",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes what the (non-blocking) socket takes of `bytes`; returns how
+/// many bytes were written. A full buffer or an error stops it.
+fn write_now(mut tcp: &TcpStream, bytes: &[u8]) -> usize {
+    use std::io::Write;
+    let mut done = 0;
+    while let Some(rest) = bytes.get(done..).filter(|r| !r.is_empty()) {
+        match tcp.write(rest) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
 }
 
 /// One socket (a `SocketTask`, or the app socket).
@@ -136,11 +227,7 @@ impl SocketShared {
         Arc::new(SocketShared {
             id,
             kind,
-            io: Mutex::new(Io {
-                ws: None,
-                out: None,
-                spare: Vec::new(),
-            }),
+            io: Mutex::new(Io::new()),
             own: Scope {
                 listeners: SharedListeners::new(listeners),
                 dispatcher: Dispatcher::default(),
@@ -384,57 +471,20 @@ pub(crate) fn connect_socket(
     SocketTask { shared }
 }
 
-/// What the reader hands the writer once the socket is open: the stream's
-/// writing half and the queue of bytes to write.
-type WriterHalf = (WriteHalf<Stream>, Receiver<Vec<u8>>);
+/// What the reader hands the writer once the socket is open: the socket
+/// and the queue of bytes to write.
+type WriterHalf = (Arc<Async<TcpStream>>, Receiver<Vec<u8>>);
 
-/// How much a TLS socket's reads take from the kernel at once.
+/// How much one read takes from the kernel: a 64 KiB message with its
+/// frame and TLS overhead in one read.
 const READ_BUFFER: usize = 128 * 1024;
 
-/// The socket's stream. Under TLS, rustls reads the socket through a
-/// [`READ_BUFFER`] buffer: it asks for at most 4 KiB (or one record) per
-/// read, so a 64 KiB message would otherwise cost about eight system calls
-/// where one is enough.
-type Stream = conn::Stream<Buffered>;
-
-/// The TCP socket with a read buffer; writes (vectored ones too, as
-/// rustls makes them) go straight to the socket.
-struct Buffered(BufReader<Async<TcpStream>>);
-
-impl AsyncRead for Buffered {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Buffered {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(self.0.get_mut()).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(self.0.get_mut()).poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.0.get_mut()).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.0.get_mut()).poll_close(cx)
-    }
+/// An open socket: TCP, the TLS session of a `wss` one, and the plaintext
+/// that came after the handshake response.
+struct Opened {
+    tcp: Async<TcpStream>,
+    tls: Option<TlsSession>,
+    leftover: Vec<u8>,
 }
 
 /// The old app socket when a new `connectSocket` comes (SPEC §7): a connect
@@ -516,7 +566,7 @@ async fn run(
     hand_over: Sender<WriterHalf>,
     writer: smol::Task<()>,
 ) {
-    let (stream, leftover) = match shared.stop.run(open(client, shared, handshake)).await {
+    let opened = match shared.stop.run(open(client, shared, handshake)).await {
         Some(Ok(opened)) => opened,
         Some(Err(e)) => {
             shared.shutdown();
@@ -531,6 +581,8 @@ async fn run(
             return;
         }
     };
+    let Opened { tcp, tls, leftover } = opened;
+    let tcp = Arc::new(tcp);
     let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
     let config =
         ConnectionConfig::from_limits(client.ctx.limits()).close_timeout(DEFAULT_CLOSE_TIMEOUT);
@@ -540,14 +592,15 @@ async fn run(
         buf.fill(0);
         let _ = getrandom::fill(buf);
     });
-    let events = {
+    let (events, secure) = {
         let mut io = lock(&shared.io);
         io.ws = Some(Connection::new(config, Box::new(masks)));
+        io.tls = tls;
         io.out = Some(tx);
-        io.flush()
+        io.direct = Some(tcp.clone());
+        (io.flush(), io.tls.is_some())
     };
-    let (reader, write_half) = futures_lite::io::split(stream);
-    let _ = hand_over.try_send((write_half, rx));
+    let _ = hand_over.try_send((tcp.clone(), rx));
     if let Some(id) = shared.id {
         if lock(&shared.app.slots).opened(id).is_err() {
             // Superseded as the handshake ended (its connect failed with
@@ -563,10 +616,14 @@ async fn run(
     feed(shared, Instant::now(), &leftover);
     let events = lock(&shared.io).flush();
     shared.deliver(events);
-    read_loop(reader, shared).await;
+    read_loop(&tcp, secure, shared).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
-    lock(&shared.io).out = None;
+    {
+        let mut io = lock(&shared.io);
+        io.out = None;
+        io.direct = None;
+    }
     let limit = async {
         Timer::after(DEFAULT_CLOSE_TIMEOUT).await;
     };
@@ -579,7 +636,7 @@ async fn open(
     client: &ClientInner,
     shared: &SocketShared,
     handshake: &ClientHandshake,
-) -> Result<(Stream, Vec<u8>), Error> {
+) -> Result<Opened, Error> {
     let deadline = Instant::now() + handshake.timeout();
     let target = handshake.target();
     let io_err = |e: &io::Error, doing: &str| {
@@ -598,22 +655,22 @@ async fn open(
         .await
         .map_err(|e| io_err(&e, "connecting failed"))?;
     *lock(&shared.tcp) = tcp.get_ref().try_clone().ok();
-    let mut stream = if target.scheme().is_secure() {
+    let mut session = if target.scheme().is_secure() {
         let name = tls::server_name(target)?;
-        let connector = TlsConnector::from(tls::websocket_config(&client.tls));
-        let buffered = Buffered(BufReader::with_capacity(READ_BUFFER, tcp));
-        let session = conn::before(deadline, connector.connect(name, buffered))
+        let config = tls::websocket_config(&client.tls);
+        let mut session = TlsSession::new(config, name).map_err(|e| tls::tls_error(&e))?;
+        conn::before(deadline, conn::handshake(&tcp, &mut session))
             .await
             .map_err(|e| io_err(&e, "TLS handshake failed"))?;
-        Stream::Tls(Box::new(session))
+        Some(session)
     } else {
-        Stream::Plain(tcp)
+        None
     };
     // The upgrade request.
-    conn::before(deadline, async {
-        stream.write_all(handshake.request()).await?;
-        stream.flush().await
-    })
+    conn::before(
+        deadline,
+        conn::send_all(&tcp, session.as_mut(), handshake.request()),
+    )
     .await
     .map_err(|e| io_err(&e, "sending the handshake"))?;
     // The response.
@@ -623,9 +680,14 @@ async fn open(
         let (used, accepted) = handshake.try_response(&input)?;
         if accepted.is_some() {
             let leftover = input.split_off(used);
-            return Ok((stream, leftover));
+            return Ok(Opened {
+                tcp,
+                tls: session,
+                leftover,
+            });
         }
-        let n = match conn::before(deadline, stream.read(&mut buf)).await {
+        let n = match conn::before(deadline, conn::receive(&tcp, session.as_mut(), &mut buf)).await
+        {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
             Err(e) => return Err(io_err(&e, "reading the handshake")),
@@ -644,29 +706,30 @@ enum Woke {
     Rearm,
 }
 
-/// The error for a failed read: a TLS failure, or unknown (1).
-fn read_error(e: &io::Error) -> Error {
-    let err = tls::io_error(e, "reading failed");
-    if err.kind() == ErrorKind::Tls {
-        err
-    } else {
-        Error::new(ErrorKind::Unknown, format!("reading failed: {e}"))
-    }
-}
-
 /// Reads until the connection terminates; every read is fed to the core
-/// one message at a time, and its output and events are passed on. Wakes
-/// at the core's deadline (the close handshake's timeout), looked at again
-/// after every `close`.
-async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// (through the TLS session when `secure`) one message at a time, and its
+/// output and events are passed on. Wakes at the core's deadline (the
+/// close handshake's timeout), looked at again after every `close`.
+async fn read_loop(tcp: &Async<TcpStream>, secure: bool, shared: &Arc<SocketShared>) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    // The plaintext of each read under TLS.
+    let mut plain = if secure {
+        vec![0u8; READ_BUFFER]
+    } else {
+        Vec::new()
+    };
+    // Records that came with the handshake response and are still in the
+    // session: their messages come before anything read later.
+    if secure {
+        feed_tls(shared, Instant::now(), &[], &mut plain);
+    }
     loop {
         let deadline = lock(&shared.io)
             .ws
             .as_ref()
             .and_then(|ws| ws.poll_timeout());
         let woke = {
-            let read = async { Woke::Read(reader.read(&mut buf).await) };
+            let read = async { Woke::Read((&*tcp).read(&mut buf).await) };
             let timer = async {
                 match deadline {
                     Some(at) => {
@@ -692,13 +755,12 @@ async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
                     None
                 }
                 Woke::Read(Ok(n)) => Some(n),
-                Woke::Read(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    ws.handle_eof();
-                    None
-                }
                 Woke::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => None,
                 Woke::Read(Err(e)) => {
-                    ws.handle_transport_error(read_error(&e));
+                    ws.handle_transport_error(Error::new(
+                        ErrorKind::Unknown,
+                        format!("reading failed: {e}"),
+                    ));
                     None
                 }
                 Woke::Timeout => {
@@ -709,7 +771,12 @@ async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
             }
         };
         if let Some(n) = received {
-            feed(shared, now, &buf[..n]);
+            let wire = buf.get(..n).unwrap_or_default();
+            if secure {
+                feed_tls(shared, now, wire, &mut plain);
+            } else {
+                feed(shared, now, wire);
+            }
         }
         let (events, terminated) = {
             let mut io = lock(&shared.io);
@@ -726,6 +793,65 @@ async fn read_loop(mut reader: ReadHalf<Stream>, shared: &Arc<SocketShared>) {
         let queued = lock(&shared.io).out.as_ref().is_some_and(|o| !o.is_empty());
         if queued {
             future::yield_now().await;
+        }
+    }
+}
+
+/// What the TLS session gave the reader.
+enum Decrypted {
+    /// This many plaintext bytes, for the core.
+    Plain(usize),
+    /// Nothing yet: more of the read was handed to the session.
+    Again,
+    /// Everything read is decrypted and passed on, or the connection ended.
+    Done,
+}
+
+/// Hands `wire` to the TLS session and feeds the plaintext to the core one
+/// message at a time, delivering each message's events before the next
+/// frame is read. A `close_notify` is the end of the stream; a TLS failure
+/// fails the connection.
+fn feed_tls(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8], plain: &mut [u8]) {
+    loop {
+        let step = {
+            let mut io = lock(&shared.io);
+            let Io { ws, tls, .. } = &mut *io;
+            let (Some(ws), Some(tls)) = (ws.as_mut(), tls.as_mut()) else {
+                return;
+            };
+            if ws.is_terminated() {
+                return;
+            }
+            match tls.read_plaintext(plain) {
+                Ok(Plaintext::Data(n)) => Decrypted::Plain(n),
+                Ok(Plaintext::Closed) => {
+                    ws.handle_eof();
+                    Decrypted::Done
+                }
+                Ok(Plaintext::NeedRead) if wire.is_empty() => Decrypted::Done,
+                Ok(Plaintext::NeedRead) => match tls.read_buf() {
+                    Ok(room) => {
+                        let n = room.len().min(wire.len());
+                        room[..n].copy_from_slice(&wire[..n]);
+                        tls.received(n);
+                        wire = wire.get(n..).unwrap_or_default();
+                        Decrypted::Again
+                    }
+                    Err(e) => {
+                        ws.handle_transport_error(tls::tls_error(&e));
+                        Decrypted::Done
+                    }
+                },
+                Err(e) => {
+                    ws.handle_transport_error(tls::tls_error(&e));
+                    Decrypted::Done
+                }
+            }
+        };
+        match step {
+            Decrypted::Plain(n) => feed(shared, now, plain.get(..n).unwrap_or_default()),
+            Decrypted::Again => {}
+            Decrypted::Done => return,
         }
     }
 }
@@ -751,23 +877,17 @@ fn feed(shared: &Arc<SocketShared>, now: Instant, mut input: &[u8]) {
     }
 }
 
-/// The writer task: once the socket is open, writes what the core queued,
-/// in order, flushing TLS records whenever the queue runs empty.
+/// The writer task: once the socket is open, writes what the socket did
+/// not take at once, in order.
 async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
-    let Ok((mut writer, rx)) = handed.recv().await else {
+    let Ok((tcp, rx)) = handed.recv().await else {
         return;
     };
-    while let Ok(mut bytes) = rx.recv().await {
-        let mut written = writer.write_all(&bytes).await;
-        if written.is_ok() && rx.is_empty() {
-            written = writer.flush().await;
-        }
-        if written.is_ok() && bytes.capacity() <= KEEP_CAPACITY {
-            bytes.clear();
-            let mut io = lock(&shared.io);
-            if io.spare.capacity() < bytes.capacity() {
-                io.spare = bytes;
-            }
+    let queued = lock(&shared.io).queued.clone();
+    while let Ok(bytes) = rx.recv().await {
+        let written = (&*tcp).write_all(&bytes).await;
+        if written.is_ok() {
+            queued.fetch_sub(1, Ordering::SeqCst);
         }
         if let Err(e) = written {
             let events = {
