@@ -519,7 +519,7 @@ fn write_app_data(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mpnet_testkit::TestCa;
     use proptest::prelude::*;
@@ -528,7 +528,7 @@ mod tests {
 
     /// A client session and an in-memory rustls server, handshake done
     /// (the client's last flight still queued, as the session leaves it).
-    fn pair(ca: &TestCa) -> (TlsSession, ServerConnection) {
+    pub(crate) fn pair(ca: &TestCa) -> (TlsSession, ServerConnection) {
         let mut client = TlsSession::new(
             ca.client_config(),
             ServerName::try_from("localhost").expect("name"),
@@ -547,7 +547,10 @@ mod tests {
     }
 
     /// Everything the client queued, into the server.
-    fn deliver_to_server(client: &mut TlsSession, server: &mut ServerConnection) -> Vec<u8> {
+    pub(crate) fn deliver_to_server(
+        client: &mut TlsSession,
+        server: &mut ServerConnection,
+    ) -> Vec<u8> {
         let mut bytes = client.transmit();
         let n = bytes.len();
         let mut got = Vec::new();

@@ -31,7 +31,14 @@ enum Stream {
 /// descriptor. A call a signal interrupts is made again: the kernel does
 /// not restart socket calls on a socket with timeouts, and nothing above
 /// (rustls, the exchange) should see `Interrupted`.
-struct SharedTcp(Arc<TcpStream>);
+pub(crate) struct SharedTcp(Arc<TcpStream>);
+
+impl SharedTcp {
+    /// The stream over `tcp`.
+    pub(crate) fn new(tcp: Arc<TcpStream>) -> Self {
+        SharedTcp(tcp)
+    }
+}
 
 /// `op`, made again for as long as it is interrupted by a signal.
 fn uninterrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
@@ -362,12 +369,12 @@ pub(crate) fn connect(
 
 /// A TLS error as the `io::Error` the connection's callers classify
 /// ([`tls::io_error`] finds the rustls error inside).
-fn tls_io(e: rustls::Error) -> io::Error {
+pub(crate) fn tls_io(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// Writes every TLS byte the session has queued.
-fn send_queued(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
+pub(crate) fn send_queued(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
     while !s.transmit().is_empty() {
         match sock.write(s.transmit())? {
             0 => return Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -389,7 +396,11 @@ fn receive(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<usize> {
 /// Reads socket bytes into the session until it has plaintext for `dst`;
 /// `Ok(0)` is the end of the stream (a `close_notify`, or the socket's end:
 /// whether the body was complete is the HTTP layer's call).
-fn read_plaintext(s: &mut TlsSession, sock: &mut SharedTcp, dst: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_plaintext(
+    s: &mut TlsSession,
+    sock: &mut SharedTcp,
+    dst: &mut [u8],
+) -> io::Result<usize> {
     loop {
         match s.read_plaintext(dst).map_err(tls_io)? {
             Plaintext::Data(n) => return Ok(n),
@@ -408,7 +419,7 @@ fn read_plaintext(s: &mut TlsSession, sock: &mut SharedTcp, dst: &mut [u8]) -> i
 /// request's [`Conn::flush`] sends both in one write, so the server is
 /// woken once for them, not twice. On a TLS error the alert the session
 /// queued is sent first (best effort).
-fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
+pub(crate) fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
     loop {
         match s.handshake() {
             Ok(Handshake::Done) => return Ok(()),

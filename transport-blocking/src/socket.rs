@@ -1,10 +1,10 @@
 //! `my.connectSocket` and the socket events (SPEC §7) on threads.
 //!
 //! Each socket has a reader thread (connect, TLS, handshake, then reading)
-//! and a writer thread (writing what the core queued). The TLS session and
-//! the core's `Connection` sit behind one lock that is never held while a
-//! socket blocks: reads happen on the raw TCP stream outside the lock, and
-//! writes never block under it. On Linux the thread that queued the bytes
+//! and a writer thread (writing what the socket did not take at once). The
+//! core's [`Link`] (the `Connection` and its TLS session) sits behind one
+//! lock that is never held while a socket blocks: reads happen on the raw
+//! TCP stream outside the lock, and writes never block under it. On Linux the thread that queued the bytes
 //! (a `send` caller, or the reader answering a ping) writes them at once
 //! with a non-blocking send when the writer thread has nothing queued;
 //! whatever the socket does not take goes to the writer thread, which
@@ -28,16 +28,16 @@ use std::time::{Duration, Instant};
 
 use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
+use mpnet_core::tls_session::TlsSession;
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
 use mpnet_core::ws::{
-    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, SendOptions,
+    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, Link, SendOptions,
     SocketEvent,
 };
 use mpnet_core::{tls, Error, ErrorKind};
-use rustls::ClientConnection;
 
 use crate::client::ClientInner;
 use crate::conn;
@@ -58,9 +58,9 @@ struct Scope {
 
 /// A socket's I/O state, under one lock.
 struct Io {
-    /// `None` until the handshake has succeeded.
-    ws: Option<Connection>,
-    tls: Option<ClientConnection>,
+    /// The connection and its TLS session; `None` until the handshake has
+    /// succeeded.
+    link: Option<Link>,
     /// Bytes for the writer thread.
     out: Option<mpsc::Sender<Vec<u8>>>,
     /// The socket, for the direct writes (`None`: all through the writer).
@@ -68,56 +68,37 @@ struct Io {
     /// Buffers given to the writer thread and not yet fully written: a
     /// direct write is made only when this is 0, so bytes keep their order.
     queued: Arc<AtomicUsize>,
-    /// The frames taken from the core, and their TLS records: both kept
-    /// from one flush to the next, so a message allocates neither.
-    plain: Vec<u8>,
-    wire: Vec<u8>,
 }
-
-/// The most capacity a reused buffer keeps after a large message.
-const KEEP_CAPACITY: usize = 256 * 1024;
 
 impl Io {
     fn new() -> Io {
         Io {
-            ws: None,
-            tls: None,
+            link: None,
             out: None,
             direct: None,
             queued: Arc::default(),
-            plain: Vec::new(),
-            wire: Vec::new(),
         }
     }
 
-    /// Writes what the core queued (through TLS): at once when the socket
-    /// takes it, else through the writer thread. Returns the events to
-    /// deliver.
+    /// The connection, once open.
+    fn ws(&mut self) -> Option<&mut Connection> {
+        self.link.as_mut().map(|l| &mut l.ws)
+    }
+
+    /// Writes what the core queued (TLS records for `wss`): at once when
+    /// the socket takes it, else through the writer thread. Returns the
+    /// events to deliver.
     fn flush(&mut self) -> Vec<SocketEvent> {
-        let mut events = Vec::new();
         let Io {
-            ws,
-            tls,
+            link,
             out,
             direct,
             queued,
-            plain,
-            wire,
         } = self;
-        let Some(ws) = ws.as_mut() else {
-            return events;
+        let Some(link) = link.as_mut() else {
+            return Vec::new();
         };
-        if ws.poll_transmit_into(plain) {
-            let bytes: &mut Vec<u8> = match tls.as_mut() {
-                Some(tls) => {
-                    wire.clear();
-                    if let Err(e) = encrypt(tls, plain, wire) {
-                        ws.handle_transport_error(tls::io_error(&e, "TLS write failed"));
-                    }
-                    wire
-                }
-                None => plain,
-            };
+        link.transmit_with(|bytes| {
             let mut done = 0;
             if let (Some(tcp), 0) = (direct.as_ref(), queued.load(Ordering::SeqCst)) {
                 done = write_now(tcp, bytes);
@@ -126,23 +107,15 @@ impl Io {
             if let (Some(out), false) = (out.as_ref(), rest.is_empty()) {
                 queued.fetch_add(1, Ordering::SeqCst);
                 if out.send(rest.to_vec()).is_err() {
-                    ws.handle_transport_error(Error::new(
+                    return Err(Error::new(
                         ErrorKind::SendFailed,
                         "the connection is broken",
                     ));
                 }
             }
-            for buf in [plain, wire] {
-                buf.clear();
-                if buf.capacity() > KEEP_CAPACITY {
-                    *buf = Vec::new();
-                }
-            }
-        }
-        while let Some(e) = ws.poll_event() {
-            events.push(e);
-        }
-        events
+            Ok(())
+        });
+        std::iter::from_fn(|| link.ws.poll_event()).collect()
     }
 }
 
@@ -168,52 +141,6 @@ fn write_now(tcp: &TcpStream, bytes: &[u8]) -> usize {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn write_now(_tcp: &TcpStream, _bytes: &[u8]) -> usize {
     0
-}
-
-/// Encrypts `plain` into TLS records appended to `wire`, in pieces as
-/// rustls accepts them (its plaintext buffer is bounded).
-fn encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
-    while !plain.is_empty() {
-        let n = tls.writer().write(plain)?;
-        plain = plain.get(n..).unwrap_or_default();
-        let mut drained = false;
-        while tls.wants_write() {
-            tls.write_tls(&mut InPieces(wire))?;
-            drained = true;
-        }
-        if n == 0 && !drained {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "TLS accepted no data",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Appends what is written to a `Vec` in small pieces
-/// (`mpnet_core::ws::frame::extend_in_pieces`: faster than one large
-/// `memcpy` on some CPUs).
-struct InPieces<'a>(&'a mut Vec<u8>);
-
-impl Write for InPieces<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
-        Ok(buf.len())
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let mut n = 0;
-        for buf in bufs {
-            mpnet_core::ws::frame::extend_in_pieces(self.0, buf);
-            n += buf.len();
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// One socket (a `SocketTask`, or the app socket).
@@ -271,7 +198,7 @@ impl SocketShared {
     fn send(self: &Arc<Self>, opts: &SendOptions) -> Result<(), Error> {
         let events = {
             let mut io = lock(&self.io);
-            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            let ws = io.ws().ok_or_else(not_connected)?;
             ws.send(opts)?;
             io.flush()
         };
@@ -282,7 +209,7 @@ impl SocketShared {
     fn close(self: &Arc<Self>, opts: &CloseOptions) -> Result<(), Error> {
         let events = {
             let mut io = lock(&self.io);
-            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            let ws = io.ws().ok_or_else(not_connected)?;
             ws.close_with(Instant::now(), opts)?;
             io.flush()
         };
@@ -478,7 +405,7 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
         Previous::Close(_) => {
             let events = {
                 let mut io = lock(&old.io);
-                if let Some(ws) = io.ws.as_mut() {
+                if let Some(ws) = io.ws() {
                     ws.supersede(Instant::now());
                 }
                 io.flush()
@@ -497,7 +424,7 @@ fn fail_connect(shared: &Arc<SocketShared>, error: Error) {
 /// The socket's reader thread: connect, then read until the connection
 /// terminates.
 fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &ClientHandshake) {
-    let (tcp, leftover) = match open(client, shared, handshake) {
+    let (tcp, session, leftover) = match open(client, shared, handshake) {
         Ok(opened) => opened,
         Err(e) => {
             shared.shutdown();
@@ -523,7 +450,11 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     };
     let (events, queued) = {
         let mut io = lock(&shared.io);
-        io.ws = Some(Connection::new(config, Box::new(masks)));
+        io.link = Some(Link::new(
+            Connection::new(config, Box::new(masks)),
+            session,
+            leftover,
+        ));
         io.out = Some(tx);
         io.direct = direct;
         (io.flush(), io.queued.clone())
@@ -549,9 +480,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     shared.connected.finish(Ok(()));
     shared.deliver(events);
     // Frames that came with the handshake response, after the open event.
-    feed(shared, Instant::now(), &leftover);
-    let events = lock(&shared.io).flush();
-    shared.deliver(events);
+    feed(shared, Instant::now(), &[]);
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
     {
@@ -565,12 +494,14 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     shared.shutdown();
 }
 
-/// TCP, TLS and the handshake, all before the connect timeout (6).
+/// TCP, TLS and the handshake, all before the connect timeout (6). Gives
+/// the socket, the TLS session of a `wss` one and the plaintext that came
+/// after the handshake response.
 fn open(
     client: &Arc<ClientInner>,
     shared: &Arc<SocketShared>,
     handshake: &ClientHandshake,
-) -> Result<(TcpStream, Vec<u8>), Error> {
+) -> Result<(TcpStream, Option<TlsSession>, Vec<u8>), Error> {
     let deadline = Instant::now() + handshake.timeout();
     let target = handshake.target();
     let io_err = |e: &io::Error, doing: &str| {
@@ -585,22 +516,22 @@ fn open(
             }
         }
     };
-    let (mut tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
+    let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
         .map_err(|e| io_err(&e, "connecting failed"))?;
     *lock(&shared.tcp) = tcp.try_clone().ok();
     if shared.superseded_quietly() {
         return Err(superseded_error());
     }
+    let mut sock = tcp
+        .try_clone()
+        .map(|t| conn::SharedTcp::new(Arc::new(t)))
+        .map_err(|e| io_err(&e, "socket"))?;
     let mut session = if target.scheme().is_secure() {
         let name = tls::server_name(target)?;
         let config = tls::websocket_config(&client.tls);
-        let mut session = ClientConnection::new(config, name).map_err(|e| tls::tls_error(&e))?;
+        let mut session = TlsSession::new(config, name).map_err(|e| tls::tls_error(&e))?;
         set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "TLS"))?;
-        while session.is_handshaking() {
-            session
-                .complete_io(&mut tcp)
-                .map_err(|e| io_err(&e, "TLS handshake failed"))?;
-        }
+        conn::handshake(&mut session, &mut sock).map_err(|e| io_err(&e, "TLS handshake failed"))?;
         Some(session)
     } else {
         None
@@ -609,18 +540,18 @@ fn open(
     set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "sending the handshake"))?;
     match session.as_mut() {
         Some(s) => {
-            s.writer()
-                .write_all(handshake.request())
-                .map_err(|e| io_err(&e, "sending the handshake"))?;
-            while s.wants_write() {
-                s.write_tls(&mut tcp)
-                    .map_err(|e| io_err(&e, "sending the handshake"))?;
+            let mut rest = handshake.request();
+            while !rest.is_empty() {
+                let n = s
+                    .encrypt(rest)
+                    .map_err(|e| io_err(&conn::tls_io(e), "sending the handshake"))?;
+                rest = rest.get(n..).unwrap_or_default();
             }
+            conn::send_queued(s, &mut sock)
         }
-        None => tcp
-            .write_all(handshake.request())
-            .map_err(|e| io_err(&e, "sending the handshake"))?,
+        None => sock.write_all(handshake.request()),
     }
+    .map_err(|e| io_err(&e, "sending the handshake"))?;
     // The response.
     let mut input = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
@@ -628,19 +559,22 @@ fn open(
         let (used, accepted) = handshake.try_response(&input)?;
         if accepted.is_some() {
             let leftover = input.split_off(used);
-            lock(&shared.io).tls = session;
             tcp.set_read_timeout(None)
                 .map_err(|e| io_err(&e, "socket"))?;
             tcp.set_write_timeout(None)
                 .map_err(|e| io_err(&e, "socket"))?;
-            return Ok((tcp, leftover));
+            return Ok((tcp, session, leftover));
         }
         set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "reading the handshake"))?;
-        let n = read_plain(&mut tcp, session.as_mut(), &mut buf, &mut input)
-            .map_err(|e| io_err(&e, "reading the handshake"))?;
+        let n = match session.as_mut() {
+            Some(s) => conn::read_plaintext(s, &mut sock, &mut buf),
+            None => sock.read(&mut buf),
+        }
+        .map_err(|e| io_err(&e, "reading the handshake"))?;
         if n == 0 {
             return Err(handshake.eof_error());
         }
+        input.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
 }
 
@@ -653,59 +587,9 @@ fn set_deadline(tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
     tcp.set_write_timeout(Some(left))
 }
 
-/// Reads from the socket and appends the plaintext to `out`; `Ok(0)` is the
-/// end of the stream.
-fn read_plain(
-    tcp: &mut TcpStream,
-    tls: Option<&mut ClientConnection>,
-    buf: &mut [u8],
-    out: &mut Vec<u8>,
-) -> io::Result<usize> {
-    let n = tcp.read(buf)?;
-    match tls {
-        None => {
-            out.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        Some(tls) => {
-            if n == 0 {
-                return Ok(0);
-            }
-            let before = out.len();
-            tls_input(tls, &buf[..n], out)?;
-            // Records may hold no plaintext yet: report progress anyway.
-            Ok((out.len() - before).max(1))
-        }
-    }
-}
-
-/// Feeds TLS records and collects the plaintext; a clean `close_notify`
-/// leaves nothing more to read.
-fn tls_input(tls: &mut ClientConnection, mut wire: &[u8], out: &mut Vec<u8>) -> io::Result<bool> {
-    let mut closed = false;
-    while !wire.is_empty() {
-        let n = tls.read_tls(&mut wire)?;
-        if n == 0 {
-            break;
-        }
-        let state = tls
-            .process_new_packets()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        // Straight into `out`, no buffer of its own.
-        let ready = state.plaintext_bytes_to_read();
-        if ready > 0 {
-            let at = out.len();
-            out.resize(at + ready, 0);
-            tls.reader()
-                .read_exact(out.get_mut(at..).unwrap_or_default())?;
-        }
-        closed |= state.peer_has_closed();
-    }
-    Ok(closed)
-}
-
-/// Reads until the connection terminates; every read is decrypted and fed
-/// to the core one message at a time, and its output and events passed on.
+/// Reads until the connection terminates; every read is fed to the core
+/// one message at a time (through the TLS session for `wss`), and its
+/// output and events passed on.
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     // Room for a 64 KiB message with its frame and TLS overhead in one read.
     let mut buf = vec![0u8; 128 * 1024];
@@ -713,9 +597,9 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     let mut armed: Option<Duration> = None;
     loop {
         let timeout = lock(&shared.io)
-            .ws
+            .link
             .as_ref()
-            .and_then(|ws| ws.poll_timeout());
+            .and_then(|l| l.ws.poll_timeout());
         // Wake at least every READ_WAKE so a close() made while this read
         // blocks gets its close-handshake deadline honoured.
         let wait = timeout
@@ -731,17 +615,10 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         match read {
-            Ok(n) if n > 0 => {
-                let wire = buf.get(..n).unwrap_or_default();
-                if lock(&shared.io).tls.is_some() {
-                    feed_tls(shared, now, wire);
-                } else {
-                    feed(shared, now, wire);
-                }
-            }
+            Ok(n) if n > 0 => feed(shared, now, buf.get(..n).unwrap_or_default()),
             other => {
                 let mut io = lock(&shared.io);
-                let Some(ws) = io.ws.as_mut() else { return };
+                let Some(ws) = io.ws() else { return };
                 match other {
                     Ok(_) => ws.handle_eof(),
                     Err(e) if conn::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
@@ -756,7 +633,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         }
         let (events, terminated) = {
             let mut io = lock(&shared.io);
-            let terminated = io.ws.as_ref().is_none_or(Connection::is_terminated);
+            let terminated = io.ws().is_none_or(|ws| ws.is_terminated());
             (io.flush(), terminated)
         };
         shared.deliver(events);
@@ -766,86 +643,21 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     }
 }
 
-/// Decrypts `wire` and feeds the plaintext to the core one message at a
-/// time, straight from rustls' buffer (no copy of its own), delivering each
-/// message's events before the next frame is read. A clean `close_notify`
-/// is the end of the stream; a TLS failure fails the connection.
-fn feed_tls(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
-    use std::io::BufRead;
-    let mut peer_closed = false;
+/// Feeds what was read (`wire`; the TLS session decrypts it for `wss`) to
+/// the core one message at a time, delivering each message's events (so a
+/// listener's answer is sent) before the next frame is read.
+fn feed(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
     loop {
-        let events = {
+        let (fed, events) = {
             let mut io = lock(&shared.io);
-            let io = &mut *io;
-            let (Some(ws), Some(tls)) = (io.ws.as_mut(), io.tls.as_mut()) else {
-                return;
-            };
-            if ws.is_terminated() {
-                return;
-            }
-            let mut reader = tls.reader();
-            match reader.fill_buf() {
-                Ok(plain) if !plain.is_empty() => {
-                    let used = ws.handle_input_step(now, plain);
-                    reader.consume(used);
-                    if used == 0 {
-                        // Terminated: the rest is not wanted.
-                        return;
-                    }
-                }
-                // No plaintext ready: decrypt more of `wire`, if any.
-                _ if wire.is_empty() => break,
-                _ => {
-                    let step = tls.read_tls(&mut wire).and_then(|read| {
-                        let state = tls
-                            .process_new_packets()
-                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                        Ok((read, state.peer_has_closed()))
-                    });
-                    match step {
-                        Ok((read, closed)) => {
-                            peer_closed |= closed;
-                            if read == 0 {
-                                // rustls takes nothing more (close_notify seen).
-                                wire = &[];
-                            }
-                        }
-                        Err(e) => {
-                            ws.handle_transport_error(tls::io_error(&e, "reading failed"));
-                            return;
-                        }
-                    }
-                }
-            }
-            io.flush()
+            let Some(link) = io.link.as_mut() else { return };
+            let fed = link.step(now, &mut wire);
+            (fed, io.flush())
         };
         shared.deliver(events);
-    }
-    if peer_closed {
-        if let Some(ws) = lock(&shared.io).ws.as_mut() {
-            ws.handle_eof();
-        }
-    }
-}
-
-/// Feeds `input` one message at a time, delivering each message's events
-/// (so a listener's answer is sent) before the next frame is read.
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut input: &[u8]) {
-    while !input.is_empty() {
-        let (used, events) = {
-            let mut io = lock(&shared.io);
-            let Some(ws) = io.ws.as_mut() else { return };
-            if ws.is_terminated() {
-                return;
-            }
-            let used = ws.handle_input_step(now, input);
-            (used, io.flush())
-        };
-        shared.deliver(events);
-        if used == 0 {
+        if !fed {
             return;
         }
-        input = input.get(used..).unwrap_or_default();
     }
 }
 
@@ -864,7 +676,7 @@ fn write_loop(
         if let Err(e) = written {
             let events = {
                 let mut io = lock(&shared.io);
-                if let Some(ws) = io.ws.as_mut() {
+                if let Some(ws) = io.ws() {
                     ws.handle_transport_error(Error::new(
                         ErrorKind::SendFailed,
                         format!("sending failed: {e}"),

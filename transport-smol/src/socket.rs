@@ -36,14 +36,14 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
-use mpnet_core::tls_session::{Plaintext, TlsSession};
+use mpnet_core::tls_session::TlsSession;
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
 use mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT;
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
 use mpnet_core::ws::{
-    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, SendOptions,
+    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, Link, SendOptions,
     SocketEvent,
 };
 use mpnet_core::{tls, Error, ErrorKind};
@@ -65,10 +65,9 @@ struct Scope {
 
 /// A socket's I/O state, under one lock.
 struct Io {
-    /// `None` until the handshake has succeeded.
-    ws: Option<Connection>,
-    /// The TLS session of a `wss` socket (its handshake done).
-    tls: Option<TlsSession>,
+    /// The connection and its TLS session; `None` until the handshake has
+    /// succeeded.
+    link: Option<Link>,
     /// Bytes for the writer task.
     out: Option<Sender<Vec<u8>>>,
     /// The socket, for the writes made at once (`None`: all through the
@@ -77,78 +76,39 @@ struct Io {
     /// Buffers given to the writer task and not yet fully written: a
     /// direct write is made only when this is 0, so bytes keep their order.
     queued: Arc<AtomicUsize>,
-    /// The frames taken from the core, kept from one flush to the next (the
-    /// TLS records are kept by the session): a message allocates neither.
-    plain: Vec<u8>,
 }
-
-/// The most capacity the frame buffer keeps after a large message.
-const KEEP_CAPACITY: usize = 256 * 1024;
 
 impl Io {
     fn new() -> Io {
         Io {
-            ws: None,
-            tls: None,
+            link: None,
             out: None,
             direct: None,
             queued: Arc::default(),
-            plain: Vec::new(),
         }
     }
 
-    /// Writes what the core queued (through TLS): at once when the socket
-    /// takes it, else through the writer task. Returns the events to
-    /// deliver.
+    /// The connection, once open.
+    fn ws(&mut self) -> Option<&mut Connection> {
+        self.link.as_mut().map(|l| &mut l.ws)
+    }
+
+    /// Writes what the core queued (TLS records for `wss`): at once when
+    /// the socket takes it, else through the writer task. Returns the
+    /// events to deliver.
     fn flush(&mut self) -> Vec<SocketEvent> {
-        let mut events = Vec::new();
         let Io {
-            ws,
-            tls,
+            link,
             out,
             direct,
             queued,
-            plain,
         } = self;
-        let Some(ws) = ws.as_mut() else {
-            return events;
+        let Some(link) = link.as_mut() else {
+            return Vec::new();
         };
-        if ws.poll_transmit_into(plain) {
-            let passed = match tls.as_mut() {
-                Some(tls) => match encrypt(tls, plain) {
-                    Ok(()) => {
-                        let passed = pass_on(tls.transmit(), direct, queued, out);
-                        let all = tls.transmit().len();
-                        tls.sent(all);
-                        passed
-                    }
-                    Err(e) => Err(tls::tls_error(&e)),
-                },
-                None => pass_on(plain, direct, queued, out),
-            };
-            if let Err(e) = passed {
-                ws.handle_transport_error(e);
-            }
-            plain.clear();
-            if plain.capacity() > KEEP_CAPACITY {
-                *plain = Vec::new();
-            }
-        }
-        while let Some(e) = ws.poll_event() {
-            events.push(e);
-        }
-        events
+        link.transmit_with(|bytes| pass_on(bytes, direct, queued, out));
+        std::iter::from_fn(|| link.ws.poll_event()).collect()
     }
-}
-
-/// Encrypts all of `plain` into the session's queue (in pieces of at most
-/// [`mpnet_core::tls_session::ENCRYPT_PIECE`]).
-fn encrypt(tls: &mut TlsSession, mut plain: &[u8]) -> Result<(), rustls::Error> {
-    while !plain.is_empty() {
-        let n = tls.encrypt(plain)?;
-        plain = plain.get(n..).unwrap_or_default();
-    }
-    Ok(())
 }
 
 /// Writes what the socket takes of `bytes` now, without waiting, when the
@@ -287,7 +247,7 @@ impl SocketShared {
     fn send(self: &Arc<Self>, opts: &SendOptions) -> Result<(), Error> {
         let events = {
             let mut io = lock(&self.io);
-            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            let ws = io.ws().ok_or_else(not_connected)?;
             ws.send(opts)?;
             io.flush()
         };
@@ -298,7 +258,7 @@ impl SocketShared {
     fn close(self: &Arc<Self>, opts: &CloseOptions) -> Result<(), Error> {
         let events = {
             let mut io = lock(&self.io);
-            let ws = io.ws.as_mut().ok_or_else(not_connected)?;
+            let ws = io.ws().ok_or_else(not_connected)?;
             ws.close_with(Instant::now(), opts)?;
             io.flush()
         };
@@ -501,7 +461,7 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
         Previous::Close(_) => {
             let events = {
                 let mut io = lock(&old.io);
-                if let Some(ws) = io.ws.as_mut() {
+                if let Some(ws) = io.ws() {
                     ws.supersede(Instant::now());
                 }
                 io.flush()
@@ -545,7 +505,7 @@ impl Drop for Unfinished {
         }
         let events = {
             let mut io = lock(&shared.io);
-            match io.ws.as_mut() {
+            match io.ws() {
                 Some(ws) if !ws.is_terminated() => {
                     ws.handle_transport_error(error);
                     io.flush()
@@ -592,13 +552,16 @@ async fn run(
         buf.fill(0);
         let _ = getrandom::fill(buf);
     });
-    let (events, secure) = {
+    let events = {
         let mut io = lock(&shared.io);
-        io.ws = Some(Connection::new(config, Box::new(masks)));
-        io.tls = tls;
+        io.link = Some(Link::new(
+            Connection::new(config, Box::new(masks)),
+            tls,
+            leftover,
+        ));
         io.out = Some(tx);
         io.direct = Some(tcp.clone());
-        (io.flush(), io.tls.is_some())
+        io.flush()
     };
     let _ = hand_over.try_send((tcp.clone(), rx));
     if let Some(id) = shared.id {
@@ -612,11 +575,10 @@ async fn run(
     // SPEC §7: success just before the open event (queued first by core).
     shared.connected.finish(Ok(()));
     shared.deliver(events);
-    // Frames that came with the handshake response, after the open event.
-    feed(shared, Instant::now(), &leftover);
-    let events = lock(&shared.io).flush();
-    shared.deliver(events);
-    read_loop(&tcp, secure, shared).await;
+    // Frames that came with the handshake response (and, under TLS, any
+    // records read with it), after the open event.
+    feed(shared, Instant::now(), &[]);
+    read_loop(&tcp, shared).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
     {
@@ -707,27 +669,16 @@ enum Woke {
 }
 
 /// Reads until the connection terminates; every read is fed to the core
-/// (through the TLS session when `secure`) one message at a time, and its
-/// output and events are passed on. Wakes at the core's deadline (the
-/// close handshake's timeout), looked at again after every `close`.
-async fn read_loop(tcp: &Async<TcpStream>, secure: bool, shared: &Arc<SocketShared>) {
+/// one message at a time, and its output and events are passed on. Wakes
+/// at the core's deadline (the close handshake's timeout), looked at again
+/// after every `close`.
+async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
     let mut buf = vec![0u8; READ_BUFFER];
-    // The plaintext of each read under TLS.
-    let mut plain = if secure {
-        vec![0u8; READ_BUFFER]
-    } else {
-        Vec::new()
-    };
-    // Records that came with the handshake response and are still in the
-    // session: their messages come before anything read later.
-    if secure {
-        feed_tls(shared, Instant::now(), &[], &mut plain);
-    }
     loop {
         let deadline = lock(&shared.io)
-            .ws
+            .link
             .as_ref()
-            .and_then(|ws| ws.poll_timeout());
+            .and_then(|l| l.ws.poll_timeout());
         let woke = {
             let read = async { Woke::Read((&*tcp).read(&mut buf).await) };
             let timer = async {
@@ -748,7 +699,7 @@ async fn read_loop(tcp: &Async<TcpStream>, secure: bool, shared: &Arc<SocketShar
         let now = Instant::now();
         let received = {
             let mut io = lock(&shared.io);
-            let Some(ws) = io.ws.as_mut() else { return };
+            let Some(ws) = io.ws() else { return };
             match woke {
                 Woke::Read(Ok(0)) => {
                     ws.handle_eof();
@@ -771,16 +722,11 @@ async fn read_loop(tcp: &Async<TcpStream>, secure: bool, shared: &Arc<SocketShar
             }
         };
         if let Some(n) = received {
-            let wire = buf.get(..n).unwrap_or_default();
-            if secure {
-                feed_tls(shared, now, wire, &mut plain);
-            } else {
-                feed(shared, now, wire);
-            }
+            feed(shared, now, buf.get(..n).unwrap_or_default());
         }
         let (events, terminated) = {
             let mut io = lock(&shared.io);
-            let terminated = io.ws.as_ref().is_none_or(Connection::is_terminated);
+            let terminated = io.ws().is_none_or(|ws| ws.is_terminated());
             (io.flush(), terminated)
         };
         shared.deliver(events);
@@ -797,83 +743,21 @@ async fn read_loop(tcp: &Async<TcpStream>, secure: bool, shared: &Arc<SocketShar
     }
 }
 
-/// What the TLS session gave the reader.
-enum Decrypted {
-    /// This many plaintext bytes, for the core.
-    Plain(usize),
-    /// Nothing yet: more of the read was handed to the session.
-    Again,
-    /// Everything read is decrypted and passed on, or the connection ended.
-    Done,
-}
-
-/// Hands `wire` to the TLS session and feeds the plaintext to the core one
-/// message at a time, delivering each message's events before the next
-/// frame is read. A `close_notify` is the end of the stream; a TLS failure
-/// fails the connection.
-fn feed_tls(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8], plain: &mut [u8]) {
+/// Feeds what was read (`wire`; the TLS session decrypts it for `wss`) to
+/// the core one message at a time, delivering each message's events (so a
+/// listener's answer is written) before the next frame is read.
+fn feed(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
     loop {
-        let step = {
+        let (fed, events) = {
             let mut io = lock(&shared.io);
-            let Io { ws, tls, .. } = &mut *io;
-            let (Some(ws), Some(tls)) = (ws.as_mut(), tls.as_mut()) else {
-                return;
-            };
-            if ws.is_terminated() {
-                return;
-            }
-            match tls.read_plaintext(plain) {
-                Ok(Plaintext::Data(n)) => Decrypted::Plain(n),
-                Ok(Plaintext::Closed) => {
-                    ws.handle_eof();
-                    Decrypted::Done
-                }
-                Ok(Plaintext::NeedRead) if wire.is_empty() => Decrypted::Done,
-                Ok(Plaintext::NeedRead) => match tls.read_buf() {
-                    Ok(room) => {
-                        let n = room.len().min(wire.len());
-                        room[..n].copy_from_slice(&wire[..n]);
-                        tls.received(n);
-                        wire = wire.get(n..).unwrap_or_default();
-                        Decrypted::Again
-                    }
-                    Err(e) => {
-                        ws.handle_transport_error(tls::tls_error(&e));
-                        Decrypted::Done
-                    }
-                },
-                Err(e) => {
-                    ws.handle_transport_error(tls::tls_error(&e));
-                    Decrypted::Done
-                }
-            }
-        };
-        match step {
-            Decrypted::Plain(n) => feed(shared, now, plain.get(..n).unwrap_or_default()),
-            Decrypted::Again => {}
-            Decrypted::Done => return,
-        }
-    }
-}
-
-/// Feeds `input` one message at a time, delivering each message's events
-/// (so a listener's answer is queued) before the next frame is read.
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut input: &[u8]) {
-    while !input.is_empty() {
-        let (used, events) = {
-            let mut io = lock(&shared.io);
-            let Some(ws) = io.ws.as_mut() else { return };
-            if ws.is_terminated() {
-                return;
-            }
-            let used = ws.handle_input_step(now, input);
-            (used, io.flush())
+            let Some(link) = io.link.as_mut() else { return };
+            let fed = link.step(now, &mut wire);
+            (fed, io.flush())
         };
         shared.deliver(events);
-        if used == 0 {
+        if !fed {
             return;
         }
-        input = input.get(used..).unwrap_or_default();
     }
 }
 
@@ -892,7 +776,7 @@ async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
         if let Err(e) = written {
             let events = {
                 let mut io = lock(&shared.io);
-                if let Some(ws) = io.ws.as_mut() {
+                if let Some(ws) = io.ws() {
                     ws.handle_transport_error(Error::new(
                         ErrorKind::SendFailed,
                         format!("sending failed: {e}"),

@@ -69,6 +69,7 @@
 //! | `utf8.rs` | streaming UTF-8 validation (fail fast, close 1007) |
 //! | `connection.rs` | one connection: messages, pings, the close handshake, event order |
 //! | `event.rs` | `SocketEvent`, `MessageData` and their JSON shapes (SPEC §8, §9) |
+//! | `link.rs` | a connection with its TLS session: received bytes in, one message a step; frames out, encrypted |
 //! | `listeners.rs` | on/off listener lists |
 //! | `app.rs` | one app socket, up to 5 tasks: `SocketSlots` |
 
@@ -77,6 +78,7 @@ pub mod connection;
 pub mod event;
 pub mod frame;
 pub mod handshake;
+pub mod link;
 pub mod listeners;
 pub mod options;
 pub mod utf8;
@@ -88,5 +90,6 @@ pub use frame::{
     BatchedMasks, FixedMask, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role,
 };
 pub use handshake::{Accepted, ClientHandshake};
+pub use link::Link;
 pub use listeners::{Listeners, SocketListeners};
 pub use options::{CloseOptions, ConnectOptions, SendData, SendOptions};
