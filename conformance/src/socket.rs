@@ -383,6 +383,67 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 Ok(())
             },
         ),
+        (
+            "a server that drips its bytes cannot stretch the connect timeout (6)",
+            |t, env| {
+                // Every byte of the server's TLS flight 20 ms apart: the
+                // handshake alone would take tens of seconds.
+                let proxy = drip_proxy(env.https.addr(), Duration::from_millis(20));
+                let c = t.client(&env.ctx(), new_log());
+                let url = format!("wss://127.0.0.1:{}/ws", proxy);
+                let started = Instant::now();
+                expect_fail(
+                    t.connect(
+                        &c,
+                        ConnectOptions::new(url).timeout(Duration::from_millis(700)),
+                    ),
+                    6,
+                )?;
+                ensure(
+                    started.elapsed() < Duration::from_millis(1500),
+                    &format!("took {:?}", started.elapsed()),
+                )
+            },
+        ),
+        (
+            "a close frame with the handshake response: close 1000, then the TCP connection ends",
+            |t, env| {
+                let script = || {
+                    vec![
+                        Step::AcceptWebSocket(vec![0x88, 0x02, 0x03, 0xe8]),
+                        // Ends (the server closes too) when the client does.
+                        Step::read_bytes(1 << 20),
+                    ]
+                };
+                let plain = RawServer::start(script());
+                let tls = RawServer::start_tls(env.ca.leaf(), script());
+                for (url, server) in [
+                    (format!("ws://127.0.0.1:{}/ws", plain.port()), &plain),
+                    (format!("wss://127.0.0.1:{}/ws", tls.port()), &tls),
+                ] {
+                    let log = new_log();
+                    let c = t.client(&env.ctx_loopback(), log.clone());
+                    t.connect(&c, ConnectOptions::new(url.clone()))
+                        .map_err(|e| format!("{url}: {e}"))?;
+                    wait_for(&log, Duration::from_secs(5), closed)
+                        .map_err(|e| format!("{url}: {e}"))?;
+                    let close = events(&log)
+                        .into_iter()
+                        .find(|v| v["event"] == "close")
+                        .ok_or("no close")?;
+                    ensure(close["code"] == 1000, &format!("{url}: {close}"))?;
+                    let until = Instant::now() + Duration::from_secs(3);
+                    while server.connections_finished() < 1 && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    ensure(
+                        server.connections_finished() == 1,
+                        &format!("{url}: the client kept the TCP connection open"),
+                    )?;
+                }
+                Ok(())
+            },
+        ),
         ("connection refused: 1 (unknown failure)", |t, env| {
             let c = t.client(&env.ctx(), new_log());
             let url = format!("wss://127.0.0.1:{}/ws", mpnet_testkit::refused_port());
@@ -648,6 +709,38 @@ pub fn run_all<T: SocketTransport>(t: &T) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A loopback TCP proxy to `target` for one connection: the client's bytes
+/// go on at once, the server's one byte at a time, `gap` apart. Returns the
+/// proxy's port; its threads end when either side closes.
+fn drip_proxy(target: std::net::SocketAddr, gap: Duration) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let port = listener.local_addr().expect("proxy address").port();
+    std::thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(mut server) = std::net::TcpStream::connect(target) else {
+            return;
+        };
+        if let (Ok(mut from_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+                let _ = to_server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+        let mut byte = [0u8; 1];
+        while let Ok(1) = server.read(&mut byte) {
+            if client.write_all(&byte).is_err() {
+                break;
+            }
+            std::thread::sleep(gap);
+        }
+        let _ = client.shutdown(std::net::Shutdown::Both);
+    });
+    port
 }
 
 /// An unmasked (server) text frame holding `text`, FIN set.

@@ -120,6 +120,31 @@ pub fn tls_error(e: &rustls::Error) -> Error {
     Error::new(ErrorKind::Tls, format!("TLS failed: {what}"))
 }
 
+/// The socket error for a TLS failure (SPEC §7): a certificate that is not
+/// valid is 7 ([`tls_error`]); any other TLS failure (a refused handshake, a
+/// record that does not decrypt) is 1, unknown failure, as the SPEC's table
+/// gives 7 to certificates alone.
+pub fn socket_tls_error(e: &rustls::Error) -> Error {
+    match e {
+        rustls::Error::InvalidCertificate(_) => tls_error(e),
+        other => Error::new(ErrorKind::Unknown, format!("TLS failed: {other}")),
+    }
+}
+
+/// The socket error (SPEC §7) for an I/O error while `doing` something
+/// before the socket is open: a TLS failure inside as
+/// [`socket_tls_error`], anything else 1 (unknown failure). Timeouts are
+/// the caller's to turn into 6 first: only it knows the connect deadline.
+pub fn socket_io_error(e: &std::io::Error, doing: &str) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => socket_tls_error(tls),
+        None => Error::new(ErrorKind::Unknown, format!("{doing}: {e}")),
+    }
+}
+
 /// Classifies an I/O error from a connection: a TLS error carried inside
 /// (rustls reports through `io::Error`) is [`ErrorKind::Tls`], a timeout is
 /// [`ErrorKind::Timeout`], everything else [`ErrorKind::Network`].
@@ -135,4 +160,34 @@ pub fn io_error(e: &std::io::Error, doing: &str) -> Error {
         _ => ErrorKind::Network,
     };
     Error::new(kind, format!("{doing}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Api;
+
+    #[test]
+    fn socket_codes_give_7_to_certificates_alone() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(socket_tls_error(&cert).code(Api::Socket), 7);
+        assert_eq!(tls_error(&cert).code(Api::Request), 19);
+        let record = rustls::Error::DecryptError;
+        let e = socket_tls_error(&record);
+        assert_eq!(e.code(Api::Socket), 1);
+        assert!(e.message().starts_with("TLS failed: "), "{}", e.message());
+        // The same through the io::Error rustls reports with.
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, record);
+        assert_eq!(socket_io_error(&io, "reading").code(Api::Socket), 1);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, cert);
+        assert_eq!(socket_io_error(&io, "reading").code(Api::Socket), 7);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let e = socket_io_error(&reset, "reading the handshake");
+        assert_eq!(e.code(Api::Socket), 1);
+        assert!(
+            e.message().starts_with("reading the handshake: "),
+            "{}",
+            e.message()
+        );
+    }
 }

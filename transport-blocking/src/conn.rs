@@ -118,23 +118,36 @@ fn timeout_fits(set: Duration, left: Duration) -> bool {
     }
 }
 
+/// Makes the next blocking call on `tcp` end by `deadline`: sets its read
+/// and write timeouts only when the ones already set (`set`: when, and how
+/// long) do not fit it ([`timeout_fits`]). A passed deadline is `TimedOut`.
+/// Called before every socket call of a multi-read step (a TLS record, a
+/// handshake), so a peer that sends a byte at a time cannot stretch it.
+pub(crate) fn arm_timeouts(
+    tcp: &TcpStream,
+    set: &mut Option<(Instant, Duration)>,
+    deadline: Instant,
+) -> io::Result<()> {
+    let now = Instant::now();
+    let left = deadline.saturating_duration_since(now);
+    if left.is_zero() {
+        return Err(timed_out());
+    }
+    if set.is_some_and(|(_, was)| timeout_fits(was, left)) {
+        return Ok(());
+    }
+    tcp.set_read_timeout(Some(left))?;
+    tcp.set_write_timeout(Some(left))?;
+    *set = Some((now, left));
+    Ok(())
+}
+
 impl Conn {
     /// Makes blocking calls end by `deadline`: sets the socket's timeouts
     /// only when the ones already set do not fit it ([`timeout_fits`]; a
     /// warm keep-alive request then sets none).
     fn set_deadline(&mut self, deadline: Instant) -> io::Result<()> {
-        let now = Instant::now();
-        let left = deadline.saturating_duration_since(now);
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        if self.timeout.is_some_and(|(_, set)| timeout_fits(set, left)) {
-            return Ok(());
-        }
-        self.tcp.set_read_timeout(Some(left))?;
-        self.tcp.set_write_timeout(Some(left))?;
-        self.timeout = Some((now, left));
-        Ok(())
+        arm_timeouts(&self.tcp, &mut self.timeout, deadline)
     }
 
     /// The socket (for cancellation).
@@ -214,7 +227,9 @@ impl Conn {
         // `SharedTcp` already makes interrupted reads again.
         let n = match &mut self.stream {
             Stream::Plain => self.sock.read(spare)?,
-            Stream::Tls(s) => read_plaintext(s, &mut self.sock, spare)?,
+            Stream::Tls(s) => read_plaintext(s, &mut self.sock, spare, &mut || {
+                arm_timeouts(&self.tcp, &mut self.timeout, deadline)
+            })?,
         };
         self.end += n;
         Ok(n)
@@ -360,7 +375,11 @@ pub(crate) fn connect(
             .map_err(|e| ConnectFailure::Api(tls::tls_error(&e)))?;
         conn.set_deadline(args.deadline)
             .map_err(ConnectFailure::Io)?;
-        handshake(&mut session, &mut conn.sock).map_err(ConnectFailure::Io)?;
+        let (tcp, timeout) = (&conn.tcp, &mut conn.timeout);
+        handshake(&mut session, &mut conn.sock, &mut || {
+            arm_timeouts(tcp, timeout, args.deadline)
+        })
+        .map_err(ConnectFailure::Io)?;
         conn.stream = Stream::Tls(Box::new(session));
         profile.tls = since(Instant::now());
     }
@@ -384,10 +403,16 @@ pub(crate) fn send_queued(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Resul
     Ok(())
 }
 
-/// Sends what the session has queued, then makes one socket read into it;
-/// `Ok(0)` is the socket's end.
-fn receive(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<usize> {
+/// The call made before every socket call of a multi-read step: keeps the
+/// socket's timeouts on the step's deadline ([`arm_timeouts`]).
+pub(crate) type Arm<'a> = dyn FnMut() -> io::Result<()> + 'a;
+
+/// Sends what the session has queued, then makes one socket read into it
+/// (each call armed by `arm`); `Ok(0)` is the socket's end.
+fn receive(s: &mut TlsSession, sock: &mut SharedTcp, arm: &mut Arm<'_>) -> io::Result<usize> {
+    arm()?;
     send_queued(s, sock)?;
+    arm()?;
     let n = sock.read(s.read_buf().map_err(tls_io)?)?;
     s.received(n);
     Ok(n)
@@ -400,13 +425,14 @@ pub(crate) fn read_plaintext(
     s: &mut TlsSession,
     sock: &mut SharedTcp,
     dst: &mut [u8],
+    arm: &mut Arm<'_>,
 ) -> io::Result<usize> {
     loop {
         match s.read_plaintext(dst).map_err(tls_io)? {
             Plaintext::Data(n) => return Ok(n),
             Plaintext::Closed => return Ok(0),
             Plaintext::NeedRead => {
-                if receive(s, sock)? == 0 {
+                if receive(s, sock, arm)? == 0 {
                     return Ok(0);
                 }
             }
@@ -419,13 +445,17 @@ pub(crate) fn read_plaintext(
 /// request's [`Conn::flush`] sends both in one write, so the server is
 /// woken once for them, not twice. On a TLS error the alert the session
 /// queued is sent first (best effort).
-pub(crate) fn handshake(s: &mut TlsSession, sock: &mut SharedTcp) -> io::Result<()> {
+pub(crate) fn handshake(
+    s: &mut TlsSession,
+    sock: &mut SharedTcp,
+    arm: &mut Arm<'_>,
+) -> io::Result<()> {
     loop {
         match s.handshake() {
             Ok(Handshake::Done) => return Ok(()),
             Ok(Handshake::Closed) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
             Ok(Handshake::NeedRead) => {
-                if receive(s, sock)? == 0 {
+                if receive(s, sock, arm)? == 0 {
                     return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
                 }
             }

@@ -508,12 +508,7 @@ fn open(
         if conn::is_timeout(e) {
             handshake.timeout_error()
         } else {
-            let err = tls::io_error(e, doing);
-            if err.kind() == ErrorKind::Tls {
-                err
-            } else {
-                Error::new(ErrorKind::Unknown, err.message().to_string())
-            }
+            tls::socket_io_error(e, doing)
         }
     };
     let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
@@ -526,18 +521,21 @@ fn open(
         .try_clone()
         .map(|t| conn::SharedTcp::new(Arc::new(t)))
         .map_err(|e| io_err(&e, "socket"))?;
+    // Every socket call below is armed for the connect deadline (6), so a
+    // peer that answers a byte at a time cannot stretch it.
+    let mut timeouts = None;
+    let mut arm = || conn::arm_timeouts(&tcp, &mut timeouts, deadline);
     let mut session = if target.scheme().is_secure() {
         let name = tls::server_name(target)?;
         let config = tls::websocket_config(&client.tls);
-        let mut session = TlsSession::new(config, name).map_err(|e| tls::tls_error(&e))?;
-        set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "TLS"))?;
-        conn::handshake(&mut session, &mut sock).map_err(|e| io_err(&e, "TLS handshake failed"))?;
+        let mut session = TlsSession::new(config, name).map_err(|e| tls::socket_tls_error(&e))?;
+        conn::handshake(&mut session, &mut sock, &mut arm)
+            .map_err(|e| io_err(&e, "TLS handshake failed"))?;
         Some(session)
     } else {
         None
     };
     // The upgrade request.
-    set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "sending the handshake"))?;
     match session.as_mut() {
         Some(s) => {
             let mut rest = handshake.request();
@@ -547,9 +545,9 @@ fn open(
                     .map_err(|e| io_err(&conn::tls_io(e), "sending the handshake"))?;
                 rest = rest.get(n..).unwrap_or_default();
             }
-            conn::send_queued(s, &mut sock)
+            arm().and_then(|()| conn::send_queued(s, &mut sock))
         }
-        None => sock.write_all(handshake.request()),
+        None => arm().and_then(|()| sock.write_all(handshake.request())),
     }
     .map_err(|e| io_err(&e, "sending the handshake"))?;
     // The response.
@@ -565,10 +563,9 @@ fn open(
                 .map_err(|e| io_err(&e, "socket"))?;
             return Ok((tcp, session, leftover));
         }
-        set_deadline(&tcp, deadline).map_err(|e| io_err(&e, "reading the handshake"))?;
         let n = match session.as_mut() {
-            Some(s) => conn::read_plaintext(s, &mut sock, &mut buf),
-            None => sock.read(&mut buf),
+            Some(s) => conn::read_plaintext(s, &mut sock, &mut buf, &mut arm),
+            None => arm().and_then(|()| sock.read(&mut buf)),
         }
         .map_err(|e| io_err(&e, "reading the handshake"))?;
         if n == 0 {
@@ -576,15 +573,6 @@ fn open(
         }
         input.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
-}
-
-fn set_deadline(tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(conn::timed_out());
-    }
-    tcp.set_read_timeout(Some(left))?;
-    tcp.set_write_timeout(Some(left))
 }
 
 /// Reads until the connection terminates; every read is fed to the core

@@ -605,12 +605,7 @@ async fn open(
         if conn::is_timeout(e) {
             handshake.timeout_error()
         } else {
-            let err = tls::io_error(e, doing);
-            if err.kind() == ErrorKind::Tls {
-                err
-            } else {
-                Error::new(ErrorKind::Unknown, err.message().to_string())
-            }
+            tls::socket_io_error(e, doing)
         }
     };
     let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
@@ -620,7 +615,7 @@ async fn open(
     let mut session = if target.scheme().is_secure() {
         let name = tls::server_name(target)?;
         let config = tls::websocket_config(&client.tls);
-        let mut session = TlsSession::new(config, name).map_err(|e| tls::tls_error(&e))?;
+        let mut session = TlsSession::new(config, name).map_err(|e| tls::socket_tls_error(&e))?;
         conn::before(deadline, conn::handshake(&tcp, &mut session))
             .await
             .map_err(|e| io_err(&e, "TLS handshake failed"))?;
@@ -675,10 +670,15 @@ enum Woke {
 async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
-        let deadline = lock(&shared.io)
-            .link
-            .as_ref()
-            .and_then(|l| l.ws.poll_timeout());
+        // A connection that has terminated (before the first read, too: a
+        // close frame that came with the handshake response) reads no more.
+        let deadline = {
+            let io = lock(&shared.io);
+            match io.link.as_ref().map(|l| &l.ws) {
+                Some(ws) if !ws.is_terminated() => ws.poll_timeout(),
+                _ => return,
+            }
+        };
         let woke = {
             let read = async { Woke::Read((&*tcp).read(&mut buf).await) };
             let timer = async {

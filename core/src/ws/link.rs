@@ -161,7 +161,7 @@ impl Link {
             match decrypted {
                 Ok(n) => self.end = n,
                 Err(e) => {
-                    self.ws.handle_transport_error(tls::tls_error(&e));
+                    self.ws.handle_transport_error(tls::socket_tls_error(&e));
                     return false;
                 }
             }
@@ -169,27 +169,40 @@ impl Link {
     }
 
     /// Takes what the connection queued and passes the bytes to write
-    /// (TLS records under TLS) to `pass_on`, once; nothing when nothing is
-    /// queued. An error from `pass_on`, or from the encryption, fails the
-    /// connection with it.
+    /// (TLS records under TLS, with whatever the session queued itself: an
+    /// alert after a failure, a key-update answer) to `pass_on`, once;
+    /// nothing when nothing is queued. An error from `pass_on`, or from the
+    /// encryption, fails the connection with it.
     pub fn transmit_with(&mut self, pass_on: impl FnOnce(&[u8]) -> Result<(), Error>) {
         let Link {
             ws, tls, frames, ..
         } = self;
-        if !ws.poll_transmit_into(frames) {
-            return;
-        }
+        let queued = ws.poll_transmit_into(frames);
         let passed = match tls.as_mut() {
-            None => pass_on(frames),
-            Some(tls) => match encrypt(tls, frames) {
-                Ok(()) => {
-                    let passed = pass_on(tls.transmit());
-                    let all = tls.transmit().len();
-                    tls.sent(all);
-                    passed
-                }
-                Err(e) => Err(tls::tls_error(&e)),
-            },
+            None if queued => pass_on(frames),
+            None => return,
+            Some(tls) => {
+                let encrypted = if queued {
+                    encrypt(tls, frames).map_err(|e| tls::socket_tls_error(&e))
+                } else {
+                    Ok(())
+                };
+                let bytes = tls.transmit();
+                let passed = match encrypted {
+                    Ok(()) if bytes.is_empty() => Ok(()),
+                    Ok(()) => pass_on(bytes),
+                    Err(e) => {
+                        // Best effort: the alert the failure queued, if any.
+                        if !bytes.is_empty() {
+                            let _ = pass_on(bytes);
+                        }
+                        Err(e)
+                    }
+                };
+                let all = tls.transmit().len();
+                tls.sent(all);
+                passed
+            }
         };
         frames.clear();
         if frames.capacity() > KEEP_CAPACITY {
@@ -370,7 +383,19 @@ mod tests {
             SocketEvent::Error(error) => Some(error.kind()),
             _ => None,
         });
-        assert_eq!(error, Some(ErrorKind::Tls), "{events:?}");
+        // SPEC §7: 7 is for certificates; a record that does not decrypt
+        // is 1.
+        assert_eq!(error, Some(ErrorKind::Unknown), "{events:?}");
+        // The alert the failure queued goes out, though no frame is queued.
+        let mut alert = Vec::new();
+        link.transmit_with(|bytes| {
+            alert.extend_from_slice(bytes);
+            Ok(())
+        });
+        // TLS 1.3 encrypts it: one application-data record of 2 alert
+        // bytes, the inner type and the 16-byte tag.
+        assert_eq!(alert, [&[0x17, 3, 3, 0, 19][..], &alert[5..]].concat());
+        assert_eq!(alert.len(), 5 + 19, "{alert:?}");
     }
 
     #[test]
