@@ -25,7 +25,11 @@ use crate::hop::{classify, open_and_send, release, Hop};
 /// Size of each file read and write.
 const FILE_CHUNK: usize = 64 * 1024;
 
-/// Bytes of a download gathered before one write to its file.
+/// Bytes of a download gathered before one write to its file. The buffer
+/// writes when the next socket read does not fit, so its writes start at
+/// uneven offsets, not on 1 MiB boundaries (which matters in a VM: see
+/// `mpnet_core::transfer::download::FILE_WRITE_BATCH`; A/B on the bench VM:
+/// a 1,000,000-byte buffer here was no better).
 const DOWNLOAD_WRITE_BATCH: usize = 1 << 20;
 
 fn random<const N: usize>() -> Result<[u8; N], Error> {

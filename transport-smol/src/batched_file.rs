@@ -23,10 +23,12 @@
 use std::fs::File;
 use std::io::{self, Read as _, Write};
 
+use mpnet_core::transfer::download::FILE_WRITE_BATCH;
 use smol::Task;
 
-/// Bytes gathered before one write to the file.
-pub(crate) const BATCH: usize = 1 << 20;
+/// Bytes gathered before one write to the file, and read at once for an
+/// upload ([`FILE_WRITE_BATCH`]: not a power of two, see there).
+pub(crate) const BATCH: usize = FILE_WRITE_BATCH;
 
 /// A read or write of one batch on the blocking pool. It gives back the
 /// file, the buffer (for a write: emptied, for the next batch; for a read:
