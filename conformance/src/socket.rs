@@ -353,34 +353,26 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                         Step::Close,
                     ]
                 };
-                let plain = RawServer::start(script());
-                let tls = RawServer::start_tls(env.ca.leaf(), script());
-                for url in [
-                    format!("ws://127.0.0.1:{}/ws", plain.port()),
-                    format!("wss://127.0.0.1:{}/ws", tls.port()),
-                ] {
+                on_ws_and_wss(env, script, |url, _| {
                     let log = new_log();
                     let c = t.client(&env.ctx_loopback(), log.clone());
-                    t.connect(&c, ConnectOptions::new(url.clone()))
-                        .map_err(|e| format!("{url}: {e}"))?;
+                    t.connect(&c, ConnectOptions::new(url))
+                        .map_err(|e| e.to_string())?;
                     wait_for(&log, Duration::from_secs(5), |l| {
                         l.iter().filter(|v| v["event"] == "message").count() == 2
-                    })
-                    .map_err(|e| format!("{url}: {e}"))?;
+                    })?;
                     let msgs: Vec<Value> = events(&log)
                         .into_iter()
                         .filter(|v| v["event"] == "message")
                         .collect();
                     ensure(
                         msgs[0]["data"] == big.as_str() && msgs[1]["data"] == "after",
-                        &format!("{url}: messages out of order or cut"),
+                        "messages out of order or cut",
                     )?;
                     t.close(&c, &CloseOptions::default())
                         .map_err(|e| e.to_string())?;
                     wait_for(&log, Duration::from_secs(5), closed)
-                        .map_err(|e| format!("{url}: {e}"))?;
-                }
-                Ok(())
+                })
             },
         ),
         (
@@ -389,19 +381,12 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 // Every byte of the server's TLS flight 20 ms apart: the
                 // handshake alone would take tens of seconds.
                 let proxy = drip_proxy(env.https.addr(), Duration::from_millis(20));
-                let c = t.client(&env.ctx(), new_log());
-                let url = format!("wss://127.0.0.1:{}/ws", proxy);
-                let started = Instant::now();
-                expect_fail(
-                    t.connect(
-                        &c,
-                        ConnectOptions::new(url).timeout(Duration::from_millis(700)),
-                    ),
-                    6,
-                )?;
-                ensure(
-                    started.elapsed() < Duration::from_millis(1500),
-                    &format!("took {:?}", started.elapsed()),
+                expect_connect_timeout(
+                    t,
+                    env,
+                    format!("wss://127.0.0.1:{proxy}/ws"),
+                    Duration::from_millis(700),
+                    Duration::from_millis(1500),
                 )
             },
         ),
@@ -415,33 +400,26 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                         Step::read_bytes(1 << 20),
                     ]
                 };
-                let plain = RawServer::start(script());
-                let tls = RawServer::start_tls(env.ca.leaf(), script());
-                for (url, server) in [
-                    (format!("ws://127.0.0.1:{}/ws", plain.port()), &plain),
-                    (format!("wss://127.0.0.1:{}/ws", tls.port()), &tls),
-                ] {
+                on_ws_and_wss(env, script, |url, server| {
                     let log = new_log();
                     let c = t.client(&env.ctx_loopback(), log.clone());
-                    t.connect(&c, ConnectOptions::new(url.clone()))
-                        .map_err(|e| format!("{url}: {e}"))?;
-                    wait_for(&log, Duration::from_secs(5), closed)
-                        .map_err(|e| format!("{url}: {e}"))?;
+                    t.connect(&c, ConnectOptions::new(url))
+                        .map_err(|e| e.to_string())?;
+                    wait_for(&log, Duration::from_secs(5), closed)?;
                     let close = events(&log)
                         .into_iter()
                         .find(|v| v["event"] == "close")
                         .ok_or("no close")?;
-                    ensure(close["code"] == 1000, &format!("{url}: {close}"))?;
+                    ensure(close["code"] == 1000, &format!("{close}"))?;
                     let until = Instant::now() + Duration::from_secs(3);
                     while server.connections_finished() < 1 && Instant::now() < until {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     ensure(
                         server.connections_finished() == 1,
-                        &format!("{url}: the client kept the TCP connection open"),
-                    )?;
-                }
-                Ok(())
+                        "the client kept the TCP connection open",
+                    )
+                })
             },
         ),
         ("connection refused: 1 (unknown failure)", |t, env| {
@@ -457,19 +435,12 @@ pub fn run_all<T: SocketTransport>(t: &T) {
         }),
         ("connect timeout: 6", |t, env| {
             let server = RawServer::start(vec![Step::Hang]);
-            let c = t.client(&env.ctx(), new_log());
-            let url = format!("wss://127.0.0.1:{}/ws", server.port());
-            let started = Instant::now();
-            expect_fail(
-                t.connect(
-                    &c,
-                    ConnectOptions::new(url).timeout(Duration::from_millis(500)),
-                ),
-                6,
-            )?;
-            ensure(
-                started.elapsed() < Duration::from_millis(900),
-                &format!("took {:?}", started.elapsed()),
+            expect_connect_timeout(
+                t,
+                env,
+                format!("wss://127.0.0.1:{}/ws", server.port()),
+                Duration::from_millis(500),
+                Duration::from_millis(900),
             )
         }),
         ("handshake answered 403: 8", |t, env| {
@@ -709,6 +680,42 @@ pub fn run_all<T: SocketTransport>(t: &T) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Connects to `url` with a `timeout` and expects it to fail with 6 in
+/// less than `within`.
+fn expect_connect_timeout<T: SocketTransport>(
+    t: &T,
+    env: &Env,
+    url: String,
+    timeout: Duration,
+    within: Duration,
+) -> Result<(), String> {
+    let c = t.client(&env.ctx(), new_log());
+    let started = Instant::now();
+    expect_fail(t.connect(&c, ConnectOptions::new(url).timeout(timeout)), 6)?;
+    ensure(
+        started.elapsed() < within,
+        &format!("took {:?}", started.elapsed()),
+    )
+}
+
+/// Runs `check` on a raw server at `ws://` and one at `wss://` (the test
+/// CA's leaf), each connection running `script`; an error names the URL.
+fn on_ws_and_wss(
+    env: &Env,
+    script: impl Fn() -> Vec<Step>,
+    mut check: impl FnMut(&str, &RawServer) -> Result<(), String>,
+) -> Result<(), String> {
+    let plain = RawServer::start(script());
+    let tls = RawServer::start_tls(env.ca.leaf(), script());
+    for (url, server) in [
+        (format!("ws://127.0.0.1:{}/ws", plain.port()), &plain),
+        (format!("wss://127.0.0.1:{}/ws", tls.port()), &tls),
+    ] {
+        check(&url, server).map_err(|e| format!("{url}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A loopback TCP proxy to `target` for one connection: the client's bytes
