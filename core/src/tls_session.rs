@@ -267,6 +267,19 @@ impl TlsSession {
         }
     }
 
+    /// Encrypts all of `data` into records queued in
+    /// [`transmit`](Self::transmit), [`ENCRYPT_PIECE`] bytes at a time,
+    /// without sending between pieces: for data the caller holds whole
+    /// anyway (a WebSocket frame, an upgrade request), so the queue grows to
+    /// its size.
+    pub fn encrypt_all(&mut self, mut data: &[u8]) -> Result<(), rustls::Error> {
+        while !data.is_empty() {
+            let n = self.encrypt(data)?;
+            data = data.get(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
     /// Decrypts buffered records into `dst`: as many as fit, the rest of
     /// the last one kept for the next call. [`Plaintext::NeedRead`] asks
     /// for more socket bytes.
@@ -632,6 +645,18 @@ pub(crate) mod tests {
         assert!(sends >= 4, "{sends} sends");
         assert_eq!(got, body);
         assert!(client.outgoing.len() <= KEPT_OUTGOING_MAX);
+    }
+
+    #[test]
+    fn encrypt_all_queues_every_piece() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+        client.encrypt_all(&data).expect("encrypt");
+        // More than one piece, all queued, nothing sent yet.
+        assert!(client.transmit().len() > 2 * ENCRYPT_PIECE);
+        assert_eq!(deliver_to_server(&mut client, &mut server), data);
+        assert!(client.transmit().is_empty());
     }
 
     #[test]

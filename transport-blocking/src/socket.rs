@@ -537,16 +537,11 @@ fn open(
     };
     // The upgrade request.
     match session.as_mut() {
-        Some(s) => {
-            let mut rest = handshake.request();
-            while !rest.is_empty() {
-                let n = s
-                    .encrypt(rest)
-                    .map_err(|e| io_err(&conn::tls_io(e), "sending the handshake"))?;
-                rest = rest.get(n..).unwrap_or_default();
-            }
-            arm().and_then(|()| conn::send_queued(s, &mut sock))
-        }
+        Some(s) => s
+            .encrypt_all(handshake.request())
+            .map_err(conn::tls_io)
+            .and_then(|()| arm())
+            .and_then(|()| conn::send_queued(s, &mut sock)),
         None => arm().and_then(|()| sock.write_all(handshake.request())),
     }
     .map_err(|e| io_err(&e, "sending the handshake"))?;

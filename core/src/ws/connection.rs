@@ -70,8 +70,9 @@ pub const ABNORMAL_CLOSURE: u16 = 1006;
 pub const NO_STATUS_RECEIVED: u16 = 1005;
 
 /// The most capacity a buffer kept for reuse (the base64 scratch, a
-/// transmit buffer handed back) keeps after a large message.
-const KEEP_CAPACITY: usize = 256 * 1024;
+/// transmit buffer handed back, a `Link`'s frame buffer) keeps after a
+/// large message.
+pub(crate) const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// Most bytes of a close reason (a control frame holds 125 bytes, 2 are the code).
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;

@@ -46,15 +46,13 @@ use crate::error::Error;
 use crate::tls;
 use crate::tls_session::{Plaintext, TlsSession};
 
+use super::connection::KEEP_CAPACITY;
 use super::Connection;
 
 /// How much plaintext one decryption pass takes out of the TLS session: a
 /// 64 KiB message with its frame header in one pass. A `wss` link keeps a
 /// buffer this big while it lives.
 pub const PLAINTEXT_CHUNK: usize = 128 * 1024;
-
-/// The most capacity the frame buffer keeps after a large message.
-const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// A WebSocket connection and, for `wss`, its TLS session. See the module
 /// docs.
@@ -183,7 +181,8 @@ impl Link {
             None => return,
             Some(tls) => {
                 let encrypted = if queued {
-                    encrypt(tls, frames).map_err(|e| tls::socket_tls_error(&e))
+                    tls.encrypt_all(frames)
+                        .map_err(|e| tls::socket_tls_error(&e))
                 } else {
                     Ok(())
                 };
@@ -212,16 +211,6 @@ impl Link {
             ws.handle_transport_error(e);
         }
     }
-}
-
-/// Encrypts all of `plain` into the session's queue (in pieces of at most
-/// [`crate::tls_session::ENCRYPT_PIECE`]).
-fn encrypt(tls: &mut TlsSession, mut plain: &[u8]) -> Result<(), rustls::Error> {
-    while !plain.is_empty() {
-        let n = tls.encrypt(plain)?;
-        plain = plain.get(n..).unwrap_or_default();
-    }
-    Ok(())
 }
 
 #[cfg(test)]
