@@ -394,3 +394,33 @@ proptest! {
         prop_assert_eq!(&wire[n..], &extra[..]);
     }
 }
+
+#[test]
+fn connect_io_errors_give_spec_7_codes() {
+    use std::io::{Error as IoError, ErrorKind as IoKind};
+    let hs = handshake(&[]);
+    let code = |e: IoError| hs.io_error(&e, "reading the handshake").code(Api::Socket);
+    // A socket call that timed out is the connect deadline.
+    assert_eq!(code(IoError::from(IoKind::TimedOut)), 6);
+    assert_eq!(code(IoError::from(IoKind::WouldBlock)), 6);
+    // A certificate that is not valid is 7; any other TLS failure is 1.
+    let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+    assert_eq!(code(IoError::new(IoKind::InvalidData, cert)), 7);
+    assert_eq!(
+        code(IoError::new(
+            IoKind::InvalidData,
+            rustls::Error::DecryptError
+        )),
+        1
+    );
+    let reset = hs.io_error(
+        &IoError::from(IoKind::ConnectionReset),
+        "reading the handshake",
+    );
+    assert_eq!(reset.code(Api::Socket), 1);
+    assert!(
+        reset.message().starts_with("reading the handshake: "),
+        "{}",
+        reset.message()
+    );
+}

@@ -504,13 +504,7 @@ fn open(
 ) -> Result<(TcpStream, Option<TlsSession>, Vec<u8>), Error> {
     let deadline = Instant::now() + handshake.timeout();
     let target = handshake.target();
-    let io_err = |e: &io::Error, doing: &str| {
-        if conn::is_timeout(e) {
-            handshake.timeout_error()
-        } else {
-            tls::socket_io_error(e, doing)
-        }
-    };
+    let io_err = |e: &io::Error, doing: &str| handshake.io_error(e, doing);
     let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)
         .map_err(|e| io_err(&e, "connecting failed"))?;
     *lock(&shared.tcp) = tcp.try_clone().ok();

@@ -191,6 +191,18 @@ impl ClientHandshake {
         )
     }
 
+    /// The error for an I/O failure while `doing` a step of the connect:
+    /// a timed-out socket call is the connect deadline (6), a TLS failure
+    /// [`tls::socket_io_error`](crate::tls::socket_io_error) (7 for a
+    /// certificate), anything else 1.
+    pub fn io_error(&self, e: &std::io::Error, doing: &str) -> Error {
+        if crate::failure::is_timeout(e) {
+            self.timeout_error()
+        } else {
+            crate::tls::socket_io_error(e, doing)
+        }
+    }
+
     /// The error when the connection ends before a complete response: a
     /// network failure (SPEC §7: 1), not an invalid response.
     pub fn eof_error(&self) -> Error {
