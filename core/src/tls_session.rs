@@ -220,6 +220,40 @@ impl TlsSession {
         self.in_end = (self.in_end + n).min(self.incoming.len());
     }
 
+    /// Takes the `n` bytes a socket read put at the start of `buf`, as
+    /// [`read_buf`](Self::read_buf) and [`received`](Self::received) do,
+    /// but without copying them when every byte received before has been
+    /// processed: the session then keeps `buf`'s storage and leaves its own
+    /// in `buf`, at least as long as `buf` was, for the next read. Else the
+    /// bytes are appended to what is waiting. Fails when the session would
+    /// then hold more than [`MAX_INCOMING`] unprocessed bytes.
+    pub fn received_in(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<(), rustls::Error> {
+        self.check_alive()?;
+        let n = n.min(buf.len());
+        if self.in_start == self.in_end {
+            let len = buf.len();
+            std::mem::swap(&mut self.incoming, buf);
+            self.in_start = 0;
+            self.in_end = n;
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            return Ok(());
+        }
+        if self.in_end - self.in_start + n > MAX_INCOMING {
+            return Err(self.fail(too_much_incoming()));
+        }
+        if self.in_start > 0 {
+            self.incoming.copy_within(self.in_start..self.in_end, 0);
+            self.in_end -= self.in_start;
+            self.in_start = 0;
+        }
+        reserve(&mut self.incoming, self.in_end, n);
+        self.incoming[self.in_end..self.in_end + n].copy_from_slice(&buf[..n]);
+        self.in_end += n;
+        Ok(())
+    }
+
     /// Drives the handshake as far as the received bytes allow, queueing
     /// the client's messages in [`transmit`](Self::transmit). Data the
     /// server sends before the handshake ends is kept for
@@ -645,6 +679,75 @@ pub(crate) mod tests {
         assert!(sends >= 4, "{sends} sends");
         assert_eq!(got, body);
         assert!(client.outgoing.len() <= KEPT_OUTGOING_MAX);
+    }
+
+    fn server_records(server: &mut ServerConnection, data: &[u8]) -> Vec<u8> {
+        server.writer().write_all(data).expect("server write");
+        let mut wire = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut wire).expect("server write_tls");
+        }
+        wire
+    }
+
+    #[test]
+    fn received_in_takes_the_buffer_when_nothing_waits_else_appends() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        deliver_to_server(&mut client, &mut server);
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 249) as u8).collect();
+        let wire = server_records(&mut server, &data);
+
+        // Nothing waits: the read buffer's storage becomes the session's.
+        let mut read = vec![0u8; READ_CHUNK];
+        let cut = 20_000; // inside the second record
+        read[..cut].copy_from_slice(&wire[..cut]);
+        let storage = read.as_ptr();
+        client.received_in(&mut read, cut).expect("in");
+        assert_eq!(client.incoming.as_ptr(), storage, "taken, not copied");
+        assert_ne!(read.as_ptr(), storage);
+        assert!(
+            read.len() >= READ_CHUNK,
+            "a whole buffer back for the next read"
+        );
+        let (first, state) = drain(&mut client, 100_000);
+        assert_eq!(state, Plaintext::NeedRead);
+        assert_eq!(first.len(), 16_384, "one whole record");
+
+        // Part of a record waits: the next read is appended to it.
+        let rest = wire.len() - cut;
+        read[..rest].copy_from_slice(&wire[cut..]);
+        let storage = read.as_ptr();
+        client.received_in(&mut read, rest).expect("in");
+        assert_eq!(read.as_ptr(), storage, "kept by the caller");
+        let (second, _) = drain(&mut client, 100_000);
+        assert_eq!([first, second].concat(), data);
+    }
+
+    #[test]
+    fn received_in_refuses_more_than_max_incoming() {
+        let ca = TestCa::new();
+        let (mut client, _server) = pair(&ca);
+        // A record header that promises more than ever comes, then bytes.
+        let mut read = vec![0u8; READ_CHUNK];
+        read[..5].copy_from_slice(&[0x17, 3, 3, 0x40, 0x11]);
+        client
+            .received_in(&mut read, 10)
+            .expect("a partial record is kept");
+        let mut failed = None;
+        for _ in 0..(MAX_INCOMING / READ_CHUNK + 1) {
+            if let Err(e) = client.received_in(&mut read, READ_CHUNK) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let failed = failed.expect("refused past MAX_INCOMING");
+        assert!(
+            failed
+                .to_string()
+                .contains("without completing a TLS record"),
+            "{failed}"
+        );
     }
 
     #[test]

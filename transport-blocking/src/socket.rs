@@ -480,7 +480,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     shared.connected.finish(Ok(()));
     shared.deliver(events);
     // Frames that came with the handshake response, after the open event.
-    feed(shared, Instant::now(), &[]);
+    feed(shared, Instant::now(), None);
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
     {
@@ -592,7 +592,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         match read {
-            Ok(n) if n > 0 => feed(shared, now, buf.get(..n).unwrap_or_default()),
+            Ok(n) if n > 0 => feed(shared, now, Some((&mut buf, n))),
             other => {
                 let mut io = lock(&shared.io);
                 let Some(ws) = io.ws() else { return };
@@ -620,15 +620,20 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     }
 }
 
-/// Feeds what was read (`wire`; the TLS session decrypts it for `wss`) to
-/// the core one message at a time, delivering each message's events (so a
-/// listener's answer is sent) before the next frame is read.
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
+/// Gives the core what was read (the first `n` bytes of the buffer, which
+/// it may swap for another: see `Link::receive`), then steps it one
+/// message at a time, delivering each message's events (so a listener's
+/// answer is sent) before the next frame is read. `None`: only what the
+/// core already holds (what came with the handshake response).
+fn feed(shared: &Arc<SocketShared>, now: Instant, mut read: Option<(&mut Vec<u8>, usize)>) {
     loop {
         let (fed, events) = {
             let mut io = lock(&shared.io);
             let Some(link) = io.link.as_mut() else { return };
-            let fed = link.step(now, &mut wire);
+            if let Some((buf, n)) = read.take() {
+                link.receive(buf, n);
+            }
+            let fed = link.step(now);
             (fed, io.flush())
         };
         shared.deliver(events);

@@ -577,7 +577,7 @@ async fn run(
     shared.deliver(events);
     // Frames that came with the handshake response (and, under TLS, any
     // records read with it), after the open event.
-    feed(shared, Instant::now(), &[]);
+    feed(shared, Instant::now(), None);
     read_loop(&tcp, shared).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
@@ -716,7 +716,7 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
             }
         };
         if let Some(n) = received {
-            feed(shared, now, buf.get(..n).unwrap_or_default());
+            feed(shared, now, Some((&mut buf, n)));
         }
         let (events, terminated) = {
             let mut io = lock(&shared.io);
@@ -737,15 +737,20 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
     }
 }
 
-/// Feeds what was read (`wire`; the TLS session decrypts it for `wss`) to
-/// the core one message at a time, delivering each message's events (so a
-/// listener's answer is written) before the next frame is read.
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut wire: &[u8]) {
+/// Gives the core what was read (the first `n` bytes of the buffer, which
+/// it may swap for another: see `Link::receive`), then steps it one
+/// message at a time, delivering each message's events (so a listener's
+/// answer is written) before the next frame is read. `None`: only what the
+/// core already holds (what came with the handshake response).
+fn feed(shared: &Arc<SocketShared>, now: Instant, mut read: Option<(&mut Vec<u8>, usize)>) {
     loop {
         let (fed, events) = {
             let mut io = lock(&shared.io);
             let Some(link) = io.link.as_mut() else { return };
-            let fed = link.step(now, &mut wire);
+            if let Some((buf, n)) = read.take() {
+                link.receive(buf, n);
+            }
+            let fed = link.step(now);
             (fed, io.flush())
         };
         shared.deliver(events);

@@ -671,10 +671,16 @@ fn run_shape(c: &Ctx<'_>, shape: Shape) -> Result<(), String> {
     Ok(())
 }
 
-/// Both message sizes.
+/// Both message sizes; for profiling one size alone,
+/// `MPNET_BENCH_WSS_LEN=BYTES` runs only that one.
 pub(crate) fn wss_echo(c: &Ctx<'_>) -> Result<(), String> {
+    let only: Option<usize> = std::env::var("MPNET_BENCH_WSS_LEN")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for shape in SHAPES {
-        run_shape(c, shape)?;
+        if only.is_none_or(|len| len == shape.len) {
+            run_shape(c, shape)?;
+        }
     }
     Ok(())
 }
