@@ -27,6 +27,7 @@
 pub mod alloc_count;
 pub mod child;
 pub mod clients;
+mod probe;
 pub mod report;
 pub mod scenarios;
 pub mod server;

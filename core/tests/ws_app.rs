@@ -224,3 +224,25 @@ fn shared_listeners_on_and_off() {
     hit();
     assert_eq!(*seen.lock().unwrap(), 2, "off() removes all");
 }
+
+#[test]
+fn a_snapshot_is_shared_and_keeps_the_lists_it_was_taken_from() {
+    use mpnet_core::ws::listeners::{MessageListener, SharedListeners};
+    use std::sync::Arc;
+    let cb: Arc<MessageListener> = Arc::new(|_| {});
+    let shared = SharedListeners::default();
+    shared.on_message(cb.clone());
+    let before = shared.snapshot();
+    // No change in between: the same lists, not a copy.
+    let again = shared.snapshot();
+    assert!(Arc::ptr_eq(&before, &again));
+    drop(again);
+    // A change while a snapshot is held copies the lists first.
+    shared.on_message(cb.clone());
+    shared.off_open(None);
+    assert_eq!(before.message.len(), 1, "the snapshot as it was");
+    assert_eq!(shared.snapshot().message.len(), 2);
+    drop(before);
+    shared.off_message(Some(&cb));
+    assert_eq!(shared.snapshot().message.len(), 0);
+}

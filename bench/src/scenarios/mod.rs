@@ -52,9 +52,19 @@ pub fn run_all(config: &Config) -> Result<(), String> {
         report: &report,
         dir: scratch.0.clone(),
     };
+    let probe = |when: &str| {
+        match crate::probe::loopback_round_trip() {
+        Ok(rtt) => format!(
+            "machine: loopback TCP round trip (1 byte, two threads, median of 2000) {:.1} µs {when}",
+            rtt.as_secs_f64() * 1e6
+        ),
+        Err(e) => format!("machine: {e}"),
+    }
+    };
+    let at_start = probe("at the start");
     println!(
         "mpnet-bench: server {} ; {} runs per figure, {} ms per client and run, {} threads; \
-         download {} B, upload {} B",
+         download {} B, upload {} B; {at_start}",
         server.origin(),
         config.runs,
         config.budget.as_millis(),
@@ -62,6 +72,7 @@ pub fn run_all(config: &Config) -> Result<(), String> {
         config.download_size,
         config.upload_size
     );
+    report.note(at_start);
     print!("{}", crate::report::HEADER);
     type Scenario = fn(&Ctx<'_>) -> Result<(), String>;
     let all: [(&str, Scenario); 12] = [
@@ -86,6 +97,7 @@ pub fn run_all(config: &Config) -> Result<(), String> {
             report.note(format!("{name}: could not run: {e}"));
         }
     }
+    report.note(probe("at the end"));
     println!("\n## Results\n\n{}", report.render());
     drop(server);
     Ok(())
@@ -157,6 +169,30 @@ pub(crate) fn rate_single(
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// On-CPU time (`/proc/self/task/*/schedstat`) of this process's threads:
+/// the bench server's (`bench-server*`) when `server`, else every other
+/// one (the clients', their helper threads included).
+pub(crate) fn process_cpu(server: bool) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.starts_with("bench-server") != server {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(ns)
 }
 
 /// CPU time (user + system) the calling thread has used so far.

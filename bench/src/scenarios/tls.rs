@@ -11,15 +11,17 @@
 //!   resumption), so a resumed handshake is compared with a resumed one.
 //!   A full handshake (client resumption off) is noted as well.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};
 
 use super::keepalive::{mpnet_get, ureq_get};
-use super::{rate_single, row, take_turns, CpuLog, Ctx, Measure};
+use super::{process_cpu, rate_single, row, take_turns, CpuLog, Ctx, Measure};
 use crate::clients;
 use crate::report::median;
+use crate::report::Series;
 
 fn feed_server(s: &mut ServerConnection, mut data: &[u8]) -> Result<(), String> {
     while !data.is_empty() {
@@ -76,6 +78,42 @@ pub fn handshake_in_memory(
 }
 
 /// The TLS setup scenario.
+/// Per-client logs of the bench server's CPU microseconds per connection.
+struct ServerCpu(Vec<RefCell<Vec<f64>>>);
+
+impl ServerCpu {
+    fn new(clients: usize) -> Self {
+        ServerCpu((0..clients).map(|_| RefCell::default()).collect())
+    }
+
+    /// Runs `f`, which counts its connections in the counter it is given,
+    /// and logs the server threads' CPU per connection for client `i`.
+    fn around<T>(&self, i: usize, f: impl FnOnce(&mut u64) -> T) -> T {
+        let before = process_cpu(true);
+        let mut count = 0u64;
+        let out = f(&mut count);
+        let used = process_cpu(true).saturating_sub(before);
+        if let (Some(log), true) = (self.0.get(i), count > 0) {
+            log.borrow_mut()
+                .push(used.as_secs_f64() * 1e6 / count as f64);
+        }
+        out
+    }
+
+    /// Client `i`'s series, labelled as `like`.
+    fn series(&self, i: usize, like: &Series) -> Series {
+        Series {
+            label: like.label.clone(),
+            samples: self
+                .0
+                .get(i)
+                .map(|l| l.borrow().clone())
+                .unwrap_or_default(),
+            failed: like.failed.clone(),
+        }
+    }
+}
+
 pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     let cfg = c.config;
     let url = c.server.url("/1k");
@@ -100,10 +138,18 @@ pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     let mut buf_full = Vec::with_capacity(16 * 1024);
     let mut kinds = Vec::new();
     let cpu = CpuLog::new(3);
+    let server_cpu = ServerCpu::new(3);
     let clients: Vec<(String, Measure<'_>)> = vec![
         (
             "mpnet-blocking".into(),
-            Box::new(|| cpu.rate(0, cfg.budget, cfg.max_requests, || mpnet_get(&mpnet, &url))),
+            Box::new(|| {
+                server_cpu.around(0, |count| {
+                    cpu.rate(0, cfg.budget, cfg.max_requests, || {
+                        *count += 1;
+                        mpnet_get(&mpnet, &url)
+                    })
+                })
+            }),
         ),
         (
             "rustls in-memory handshake".into(),
@@ -118,7 +164,14 @@ pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
         ),
         (
             "ureq 3".into(),
-            Box::new(|| cpu.rate(2, cfg.budget, cfg.max_requests, || ureq_get(&agent, &url))),
+            Box::new(|| {
+                server_cpu.around(2, |count| {
+                    cpu.rate(2, cfg.budget, cfg.max_requests, || {
+                        *count += 1;
+                        ureq_get(&agent, &url)
+                    })
+                })
+            }),
         ),
         (
             "rustls in-memory, full handshake".into(),
@@ -133,6 +186,7 @@ pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     let m = s.next().unwrap_or_default();
     let ceiling = s.next().unwrap_or_default();
     let ureq = s.next().unwrap_or_default();
+    let (m_rate, ceiling_rate, u_rate) = (m.clone(), ceiling.clone(), ureq.clone());
     let full = s.next().unwrap_or_default();
     let what = "TLS setup: new connection per GET 1 KiB";
     let (mc, cc, uc) = (
@@ -160,6 +214,27 @@ pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     ));
     c.report
         .row(row(what, "client CPU µs/conn", mc, Some(uc), false, "info"));
+    let (ms, us) = (server_cpu.series(0, &m_rate), server_cpu.series(2, &u_rate));
+    let server_us = median(&ms.samples);
+    c.report.row(row(
+        what,
+        "server CPU µs/conn (the bench server's threads)",
+        ms,
+        Some(us),
+        false,
+        "info",
+    ));
+    // What a sequential client has per connection at 0.9x the in-memory
+    // rate, against what the server alone spends on one.
+    if let (Some(ceiling), Some(server_us)) = (median(&ceiling_rate.samples), server_us) {
+        let budget_us = 1e6 / (0.9 * ceiling);
+        c.report.note(format!(
+            "tls: at 0.9x of the in-memory rate, a connection may take {budget_us:.0} µs in all; \
+             the server's own threads spend {server_us:.0} µs of CPU on each of mpnet's \
+             (accept, its half of the handshake, the answer, the close), before any client \
+             CPU or wake-up"
+        ));
+    }
     let resumed = kinds
         .iter()
         .filter(|(k, _)| matches!(k, Some(HandshakeKind::Resumed)))

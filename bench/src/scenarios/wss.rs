@@ -83,24 +83,7 @@ impl Shape {
 
 /// On-CPU time of every thread of this process but the server's.
 fn client_cpu() -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let mut ns = 0u64;
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.starts_with("bench-server") {
-            continue;
-        }
-        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
-        ns += stat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Duration::from_nanos(ns)
+    super::process_cpu(false)
 }
 
 /// Per-client logs of client CPU µs per message.

@@ -4,8 +4,9 @@
 //! The transport reads the socket and hands the bytes to [`Link::receive`]
 //! (which takes the read buffer's storage rather than copying, when it
 //! can); each [`Link::step`] then gives the connection the next message
-//! (decrypting records first under TLS); it writes what [`Link::transmit_with`] passes it (the
-//! connection's frames, encrypted under TLS). Every decision about the
+//! (decrypting records first under TLS). It writes what
+//! [`Link::transmit_with`] passes it (the connection's frames, encrypted
+//! under TLS). Every decision about the
 //! bytes is here or in [`Connection`] and [`TlsSession`]; the transport
 //! only moves them, and delivers the events between two steps.
 //!
@@ -60,9 +61,8 @@ pub const PLAINTEXT_CHUNK: usize = 128 * 1024;
 
 /// How many bytes of a large batch of frames [`Link::transmit_with`]
 /// encrypts and passes on first, alone: one full TLS record (rustls's
-/// largest fragment). On loopback this took the 64 KiB WSS echo from
-/// ~7,100-7,500 to ~7,700-7,800 messages/s (BENCHMARKS.md, round 6);
-/// smaller first pieces, or every record alone, were no better.
+/// largest fragment), which the peer can decrypt while the rest is
+/// encrypted. Measured against other splits in BENCHMARKS.md (round 6).
 pub const FIRST_RECORD: usize = 16 * 1024;
 
 /// A WebSocket connection and, for `wss`, its TLS session. See the module

@@ -15,10 +15,11 @@
 //!   remove it later.
 //! - `off_all()` (JavaScript's `off*()` with no callback) removes them all.
 //!
-//! A transport keeps a [`SocketListeners`] per socket (the app socket and
-//! each `SocketTask`), behind its own lock; to deliver an event it clones
-//! the list under the lock (cheap: `Arc`s) and calls the listeners after
-//! releasing it, so a listener may call `on`/`off` itself.
+//! A transport keeps a [`SharedListeners`] per socket (the app socket and
+//! each `SocketTask`); to deliver an event it takes a snapshot under the
+//! lock (an `Arc` of the lists: no copy, no allocation; an `on`/`off` made
+//! while a snapshot is held copies the lists first) and calls the
+//! listeners after releasing it, so a listener may call `on`/`off` itself.
 
 use std::sync::Arc;
 
@@ -161,60 +162,67 @@ impl SocketListeners {
 /// `off_*(Some(cb))` removes every registration of `cb`; `off_*(None)`
 /// removes all of that event's listeners. Delivery works on a
 /// [`snapshot`](Self::snapshot), taken without holding the lock while
-/// listeners run.
+/// listeners run: a shared, immutable copy of the lists, so taking one per
+/// event costs no allocation; `on`/`off` while a snapshot is held copy the
+/// lists first (the snapshot keeps the lists as they were).
 #[derive(Debug, Default)]
 pub struct SharedListeners {
-    inner: std::sync::Mutex<SocketListeners>,
+    inner: std::sync::Mutex<Arc<SocketListeners>>,
 }
 
 impl SharedListeners {
     /// A registry holding `listeners` to start with.
     pub fn new(listeners: SocketListeners) -> Self {
         SharedListeners {
-            inner: std::sync::Mutex::new(listeners),
+            inner: std::sync::Mutex::new(Arc::new(listeners)),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SocketListeners> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<SocketListeners>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Changes the lists (copying them first if a snapshot holds them).
+    fn change(&self, f: impl FnOnce(&mut SocketListeners)) {
+        f(Arc::make_mut(&mut self.lock()));
+    }
+
     /// The listeners as they are now, to deliver an event to.
-    pub fn snapshot(&self) -> SocketListeners {
+    pub fn snapshot(&self) -> Arc<SocketListeners> {
         self.lock().clone()
     }
 
     /// `onOpen`.
     pub fn on_open(&self, cb: Arc<OpenListener>) {
-        self.lock().open.on(cb);
+        self.change(|l| l.open.on(cb));
     }
     /// `onMessage`.
     pub fn on_message(&self, cb: Arc<MessageListener>) {
-        self.lock().message.on(cb);
+        self.change(|l| l.message.on(cb));
     }
     /// `onError`.
     pub fn on_error(&self, cb: Arc<ErrorListener>) {
-        self.lock().error.on(cb);
+        self.change(|l| l.error.on(cb));
     }
     /// `onClose`.
     pub fn on_close(&self, cb: Arc<CloseListener>) {
-        self.lock().close.on(cb);
+        self.change(|l| l.close.on(cb));
     }
     /// `offOpen(cb)`, or every open listener with `None`.
     pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
-        off(&mut self.lock().open, cb);
+        self.change(|l| off(&mut l.open, cb));
     }
     /// `offMessage(cb)`, or all with `None`.
     pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
-        off(&mut self.lock().message, cb);
+        self.change(|l| off(&mut l.message, cb));
     }
     /// `offError(cb)`, or all with `None`.
     pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
-        off(&mut self.lock().error, cb);
+        self.change(|l| off(&mut l.error, cb));
     }
     /// `offClose(cb)`, or all with `None`.
     pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
-        off(&mut self.lock().close, cb);
+        self.change(|l| off(&mut l.close, cb));
     }
 }
 
