@@ -422,6 +422,38 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 })
             },
         ),
+        (
+            "a record that does not decrypt on an open wss socket: error 1 (7 is for certificates), close 1006",
+            |t, env| {
+                // After the 101, an application-data record of garbage
+                // written past the server's TLS session.
+                let server = RawServer::start_tls(
+                    env.ca.leaf(),
+                    vec![
+                        Step::AcceptWebSocket(Vec::new()),
+                        Step::WriteRaw(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!".to_vec()),
+                        Step::read_bytes(1 << 20),
+                    ],
+                );
+                let log = new_log();
+                let c = t.client(&env.ctx_loopback(), log.clone());
+                t.connect(
+                    &c,
+                    ConnectOptions::new(format!("wss://127.0.0.1:{}/ws", server.port())),
+                )
+                .map_err(|e| e.to_string())?;
+                wait_for(&log, Duration::from_secs(5), closed)?;
+                let l = events(&log);
+                check_order(&l)?;
+                let err = l
+                    .iter()
+                    .find(|v| v["event"] == "error")
+                    .ok_or("no error event")?;
+                ensure(err["error"] == 1, &format!("{err}"))?;
+                let close = l.iter().find(|v| v["event"] == "close").ok_or("no close")?;
+                ensure(close["code"] == 1006, &format!("{close}"))
+            },
+        ),
         ("connection refused: 1 (unknown failure)", |t, env| {
             let c = t.client(&env.ctx(), new_log());
             let url = format!("wss://127.0.0.1:{}/ws", mpnet_testkit::refused_port());

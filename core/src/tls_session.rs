@@ -230,6 +230,9 @@ impl TlsSession {
     pub fn received_in(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<(), rustls::Error> {
         self.check_alive()?;
         let n = n.min(buf.len());
+        if self.in_end - self.in_start + n > MAX_INCOMING {
+            return Err(self.fail(too_much_incoming()));
+        }
         if self.in_start == self.in_end {
             let len = buf.len();
             std::mem::swap(&mut self.incoming, buf);
@@ -239,9 +242,6 @@ impl TlsSession {
                 buf.resize(len, 0);
             }
             return Ok(());
-        }
-        if self.in_end - self.in_start + n > MAX_INCOMING {
-            return Err(self.fail(too_much_incoming()));
         }
         if self.in_start > 0 {
             self.incoming.copy_within(self.in_start..self.in_end, 0);
@@ -316,7 +316,9 @@ impl TlsSession {
 
     /// Decrypts buffered records into `dst`: as many as fit, the rest of
     /// the last one kept for the next call. [`Plaintext::NeedRead`] asks
-    /// for more socket bytes.
+    /// for more socket bytes. A record that fails comes out as an error
+    /// after the plaintext of the records before it: that call gives the
+    /// data, the next one the error.
     pub fn read_plaintext(&mut self, dst: &mut [u8]) -> Result<Plaintext, rustls::Error> {
         self.check_alive()?;
         if dst.is_empty() {
@@ -324,9 +326,13 @@ impl TlsSession {
         }
         let mut filled = self.drain_pending(dst);
         while filled < dst.len() && self.pending_is_empty() && !self.peer_closed {
-            match self.advance(&[], dst, &mut filled)? {
-                Event::Progress | Event::Encrypted => {}
-                Event::Blocked | Event::Writable | Event::PeerClosed | Event::Closed => break,
+            match self.advance(&[], dst, &mut filled) {
+                Ok(Event::Progress | Event::Encrypted) => {}
+                Ok(Event::Blocked | Event::Writable | Event::PeerClosed | Event::Closed) => break,
+                // Records decrypted before the bad one are handed out first;
+                // the session keeps the error for the next call.
+                Err(_) if filled > 0 => break,
+                Err(e) => return Err(e),
             }
         }
         if self.in_start == self.in_end {
@@ -722,6 +728,27 @@ pub(crate) mod tests {
         assert_eq!(read.as_ptr(), storage, "kept by the caller");
         let (second, _) = drain(&mut client, 100_000);
         assert_eq!([first, second].concat(), data);
+    }
+
+    #[test]
+    fn plaintext_before_a_bad_record_comes_first_then_the_error() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        deliver_to_server(&mut client, &mut server);
+        let mut wire = server_records(&mut server, b"before");
+        // A record of the right shape whose tag cannot match.
+        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
+        wire.extend_from_slice(&[0xAB; 32]);
+        let mut read = wire.clone();
+        client.received_in(&mut read, wire.len()).expect("in");
+        let mut dst = [0u8; 64];
+        assert_eq!(client.read_plaintext(&mut dst), Ok(Plaintext::Data(6)));
+        assert_eq!(&dst[..6], b"before");
+        let failed = client.read_plaintext(&mut dst).expect_err("the bad record");
+        assert!(matches!(failed, rustls::Error::DecryptError), "{failed:?}");
+        // The session stays failed, with an alert for the peer.
+        assert!(client.read_plaintext(&mut dst).is_err());
+        assert!(!client.transmit().is_empty());
     }
 
     #[test]

@@ -2910,8 +2910,9 @@ fn trusting_nobody() -> std::sync::Arc<rustls::ClientConfig> {
 }
 
 /// `tls_session`: the input after its first byte is what a server sends,
-/// fed to a `TlsSession` in pieces of `first * 64 + 1` bytes, the handshake
-/// driven after each. Invariants: no panic; the first call queues a
+/// fed to a `TlsSession` in pieces of `first * 64 + 1` bytes (through
+/// `read_buf`/`received` and `received_in` in turn), the handshake driven
+/// after each. Invariants: no panic; the first call queues a
 /// ClientHello (a handshake record) and asks for input; the handshake never
 /// completes (the client trusts no root; it may see the server close);
 /// once it fails, every later call
@@ -2930,13 +2931,27 @@ pub fn tls_session(data: &[u8]) {
     );
     let sent = session.transmit().len();
     session.sent(sent);
-    for chunk in input.rest().chunks(piece) {
-        let Ok(buf) = session.read_buf() else {
-            return;
-        };
-        let n = chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&chunk[..n]);
-        session.received(n);
+    for (i, chunk) in input.rest().chunks(piece).enumerate() {
+        if i % 2 == 1 {
+            // Every other piece as a transport's own read buffer, taken
+            // whole or appended (`received_in`).
+            let mut read = chunk.to_vec();
+            read.resize(chunk.len() + 7, 0);
+            if session.received_in(&mut read, chunk.len()).is_err() {
+                return;
+            }
+            assert!(
+                read.len() >= chunk.len() + 7,
+                "the read buffer came back shorter"
+            );
+        } else {
+            let Ok(buf) = session.read_buf() else {
+                return;
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            session.received(n);
+        }
         match session.handshake() {
             Ok(Handshake::Done) => panic!("a handshake completed with a client trusting nobody"),
             Ok(Handshake::NeedRead) => {}

@@ -49,6 +49,10 @@ pub enum Step {
     Read(ReadUntil),
     /// Writes these bytes exactly, then flushes.
     Write(Vec<u8>),
+    /// Writes these bytes to the TCP socket itself, past the TLS session
+    /// (after flushing what it holds): a record the client cannot decrypt,
+    /// say. On a plain connection, the same as [`Step::Write`].
+    WriteRaw(Vec<u8>),
     /// Waits this long.
     Sleep(Duration),
     /// Closes cleanly (TLS `close_notify`, then FIN) and ends the script;
@@ -462,6 +466,18 @@ async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawSta
             Step::Write(bytes) => {
                 let io = conn.io();
                 if io.write_all(&bytes).await.is_err() || io.flush().await.is_err() {
+                    return;
+                }
+            }
+            Step::WriteRaw(bytes) => {
+                if conn.io().flush().await.is_err() {
+                    return;
+                }
+                let written = match &mut conn {
+                    Conn::Plain(s) => s.write_all(&bytes).await,
+                    Conn::Tls(s) => s.get_mut().0.write_all(&bytes).await,
+                };
+                if written.is_err() {
                     return;
                 }
             }

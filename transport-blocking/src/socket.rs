@@ -568,8 +568,10 @@ fn open(
 /// one message at a time (through the TLS session for `wss`), and its
 /// output and events passed on.
 fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
-    // Room for a 64 KiB message with its frame and TLS overhead in one read.
-    let mut buf = vec![0u8; 128 * 1024];
+    // Room for a 64 KiB message with its frame and TLS overhead in one
+    // read; the TLS session's own buffer is this size too, so the two are
+    // swapped rather than copied (`Link::receive`).
+    let mut buf = vec![0u8; mpnet_core::tls_session::READ_CHUNK];
     // The read timeout last set (a system call only when it changes).
     let mut armed: Option<Duration> = None;
     loop {

@@ -436,8 +436,10 @@ pub(crate) fn connect_socket(
 type WriterHalf = (Arc<Async<TcpStream>>, Receiver<Vec<u8>>);
 
 /// How much one read takes from the kernel: a 64 KiB message with its
-/// frame and TLS overhead in one read.
-const READ_BUFFER: usize = 128 * 1024;
+/// frame and TLS overhead in one read. The TLS session's own buffer is
+/// this size too, so the two are swapped rather than copied
+/// (`Link::receive`).
+const READ_BUFFER: usize = mpnet_core::tls_session::READ_CHUNK;
 
 /// An open socket: TCP, the TLS session of a `wss` one, and the plaintext
 /// that came after the handshake response.

@@ -59,6 +59,12 @@ use super::Connection;
 /// buffer this big while it lives.
 pub const PLAINTEXT_CHUNK: usize = 128 * 1024;
 
+/// The most buffer a link without TLS keeps once what it received is used:
+/// a read of small messages is copied without an allocation, a large one
+/// into a buffer that is let go afterwards (the transport keeps its own
+/// read buffer).
+pub const PLAIN_KEPT: usize = 16 * 1024;
+
 /// How many bytes of a large batch of frames [`Link::transmit_with`]
 /// encrypts and passes on first, alone: one full TLS record (rustls's
 /// largest fragment), which the peer can decrypt while the rest is
@@ -115,13 +121,16 @@ impl Link {
     }
 
     /// Takes the `n` bytes a socket read put at the start of `read`, for
-    /// the next [`step`](Self::step)s. When everything received before has
-    /// been used (as it has once `step` returned `false`), the link keeps
-    /// `read`'s storage and leaves a buffer at least as long in its place,
-    /// so the bytes are not copied; else they are appended. Under TLS a
-    /// peer that sends more than
+    /// the next [`step`](Self::step)s; `read` comes back at least as long
+    /// as it was, for the next read. Under TLS, when everything received
+    /// before has been decrypted (as it has once `step` returned `false`),
+    /// the session keeps `read`'s storage and leaves its own empty buffer
+    /// in its place, so the records are not copied
+    /// ([`TlsSession::received_in`]); a peer that sends more than
     /// [`MAX_INCOMING`](crate::tls_session::MAX_INCOMING) bytes without
-    /// completing a record fails the connection.
+    /// completing a record fails the connection. Without TLS the bytes are
+    /// copied after any not yet used, and the link keeps at most
+    /// [`PLAIN_KEPT`] bytes of buffer once they are used.
     pub fn receive(&mut self, read: &mut Vec<u8>, n: usize) {
         let n = n.min(read.len());
         if let Some(tls) = self.tls.as_mut() {
@@ -130,22 +139,12 @@ impl Link {
             }
             return;
         }
-        if self.start == self.end {
-            let len = read.len();
-            std::mem::swap(&mut self.input, read);
-            self.start = 0;
-            self.end = n;
-            if read.len() < len {
-                read.resize(len, 0);
-            }
-        } else {
-            self.input.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            self.input.truncate(self.end);
-            self.input.extend_from_slice(&read[..n]);
-            self.end += n;
-        }
+        self.input.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        self.input.truncate(self.end);
+        self.input.extend_from_slice(&read[..n]);
+        self.end += n;
     }
 
     /// Gives the connection its next message (or the rest of what was
@@ -170,6 +169,9 @@ impl Link {
                 if self.start >= self.end {
                     self.start = 0;
                     self.end = 0;
+                    if self.tls.is_none() && self.input.capacity() > PLAIN_KEPT {
+                        self.input = Vec::new();
+                    }
                 }
                 return used > 0;
             }
@@ -350,6 +352,44 @@ mod tests {
             texts(&std::iter::from_fn(|| link.ws.poll_event()).collect::<Vec<_>>()),
             ["first", "second", "third"]
         );
+    }
+
+    #[test]
+    fn plain_reads_come_in_order_and_the_buffer_comes_back_whole() {
+        let mut link = Link::new(connection(), None, Vec::new());
+        let big = "b".repeat(40 * 1024);
+        let events = run(
+            &mut link,
+            &[&text_frame("one"), &text_frame(&big), &text_frame("three")],
+        );
+        assert_eq!(texts(&events), ["one", big.as_str(), "three"]);
+        assert!(
+            link.input.capacity() <= PLAIN_KEPT,
+            "kept {} bytes",
+            link.input.capacity()
+        );
+    }
+
+    #[test]
+    fn a_tls_read_longer_than_the_sessions_buffer_comes_back_whole() {
+        let ca = TestCa::new();
+        let (client, mut server) = pair(&ca);
+        let mut link = Link::new(connection(), Some(client), Vec::new());
+        server
+            .writer()
+            .write_all(&text_frame("one"))
+            .expect("server write");
+        let wire = server_output(&mut server);
+        let len = 3 * crate::tls_session::READ_CHUNK;
+        let mut read = vec![0u8; len];
+        read[..wire.len()].copy_from_slice(&wire);
+        link.receive(&mut read, wire.len());
+        assert!(read.len() >= len, "came back {}", read.len());
+        let mut events = Vec::new();
+        while link.step(Instant::now()) {
+            events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+        }
+        assert_eq!(texts(&events), ["one"]);
     }
 
     /// `bytes` (client TLS records) into the server; its plaintext.
