@@ -285,16 +285,7 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                     .map_err(|e| e.to_string())?;
                 t.send(&c, &SendOptions::text("y".repeat(5000)))
                     .map_err(|e| e.to_string())?;
-                wait_for(&log, Duration::from_secs(5), closed)?;
-                let l = events(&log);
-                check_order(&l)?;
-                let err = l
-                    .iter()
-                    .find(|v| v["event"] == "error")
-                    .ok_or("no error event")?;
-                ensure(err["error"] == 12, &format!("{err}"))?;
-                let close = l.iter().find(|v| v["event"] == "close").ok_or("no close")?;
-                ensure(close["code"] == 1009, &format!("{close}"))
+                expect_error_then_close(&log, 12, 1009)
             },
         ),
         ("send and close with no socket: 10", |t, env| {
@@ -442,16 +433,7 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                     ConnectOptions::new(format!("wss://127.0.0.1:{}/ws", server.port())),
                 )
                 .map_err(|e| e.to_string())?;
-                wait_for(&log, Duration::from_secs(5), closed)?;
-                let l = events(&log);
-                check_order(&l)?;
-                let err = l
-                    .iter()
-                    .find(|v| v["event"] == "error")
-                    .ok_or("no error event")?;
-                ensure(err["error"] == 1, &format!("{err}"))?;
-                let close = l.iter().find(|v| v["event"] == "close").ok_or("no close")?;
-                ensure(close["code"] == 1006, &format!("{close}"))
+                expect_error_then_close(&log, 1, 1006)
             },
         ),
         ("connection refused: 1 (unknown failure)", |t, env| {
@@ -730,6 +712,21 @@ fn expect_connect_timeout<T: SocketTransport>(
         started.elapsed() < within,
         &format!("took {:?}", started.elapsed()),
     )
+}
+
+/// Waits for the socket in `log` to close, then checks the events' order,
+/// the error event's code (`error`) and the close code (`close`).
+fn expect_error_then_close(log: &Log, error: u64, close: u64) -> Result<(), String> {
+    wait_for(log, Duration::from_secs(5), closed)?;
+    let l = events(log);
+    check_order(&l)?;
+    let err = l
+        .iter()
+        .find(|v| v["event"] == "error")
+        .ok_or("no error event")?;
+    ensure(err["error"] == error, &format!("{err}"))?;
+    let closing = l.iter().find(|v| v["event"] == "close").ok_or("no close")?;
+    ensure(closing["code"] == close, &format!("{closing}"))
 }
 
 /// Runs `check` on a raw server at `ws://` and one at `wss://` (the test

@@ -270,15 +270,21 @@ impl CpuLog {
 
     /// Client `i`'s series, with the failure of its rate series if any.
     pub(crate) fn series(&self, i: usize, like: &Series) -> Series {
-        Series {
-            label: like.label.clone(),
-            samples: self
-                .per_call_us
-                .get(i)
-                .map(|l| l.borrow().clone())
-                .unwrap_or_default(),
-            failed: like.failed.clone(),
-        }
+        logged_series(&self.per_call_us, i, like)
+    }
+}
+
+/// Client `i`'s logged values as a series labelled as `like`, with the
+/// failure of `like` (its rate series) if any.
+pub(crate) fn logged_series(
+    logs: &[std::cell::RefCell<Vec<f64>>],
+    i: usize,
+    like: &Series,
+) -> Series {
+    Series {
+        label: like.label.clone(),
+        samples: logs.get(i).map(|l| l.borrow().clone()).unwrap_or_default(),
+        failed: like.failed.clone(),
     }
 }
 

@@ -102,15 +102,7 @@ impl ServerCpu {
 
     /// Client `i`'s series, labelled as `like`.
     fn series(&self, i: usize, like: &Series) -> Series {
-        Series {
-            label: like.label.clone(),
-            samples: self
-                .0
-                .get(i)
-                .map(|l| l.borrow().clone())
-                .unwrap_or_default(),
-            failed: like.failed.clone(),
-        }
+        super::logged_series(&self.0, i, like)
     }
 }
 
