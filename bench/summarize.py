@@ -24,6 +24,16 @@ def rows(path):
         yield cells
 
 
+def probes(path):
+    """The loopback round-trip probes a run printed (its start and end)."""
+    text = open(path, encoding="utf-8").read()
+    table = text.split("## Results", 1)[-1]
+    return [
+        m.group(1) + " " + m.group(2)
+        for m in re.finditer(r"^- machine: .*? ([0-9.]+ µs) (at the \w+)$", table, re.M)
+    ]
+
+
 def number(cell):
     m = re.match(r"^-?[0-9.]+", cell.replace(",", ""))
     return float(m.group(0)) if m else None
@@ -69,6 +79,10 @@ def main(paths):
         if lower and ratio != "-":
             ratio += " (lower is better)"
         print(f"| {scenario} | {unit} | {mpnet} | {fmt(m)} | {peer} | {fmt(p)} | {ratio} | {spread} | {d['target']} |")
+    print()
+    print("Loopback round-trip probe of each run (BENCHMARKS.md, \"Two regimes\"):")
+    for path in paths:
+        print(f"- {path}: {', '.join(probes(path)) or 'none printed'}")
 
 
 if __name__ == "__main__":
