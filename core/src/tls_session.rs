@@ -154,6 +154,70 @@ fn shrink(buf: &mut Vec<u8>, keep: usize) {
     }
 }
 
+/// Where [`TlsSession::advance`] puts decrypted application data.
+enum Sink<'a> {
+    /// Copied into `buf[filled..]`.
+    Copy { buf: &'a mut [u8], filled: usize },
+    /// Offered to `take`, which says how much it used and whether to stop
+    /// (it used less, or wants its caller to act before more comes).
+    Offer {
+        take: &'a mut dyn FnMut(&[u8]) -> (usize, bool),
+        used: usize,
+        stopped: bool,
+    },
+}
+
+impl Sink<'_> {
+    /// A sink for calls that expect no application data (any is kept).
+    fn none() -> Sink<'static> {
+        Sink::Copy {
+            buf: &mut [],
+            filled: 0,
+        }
+    }
+
+    /// Whether the sink takes no more now: its buffer is full, or `take`
+    /// said stop.
+    fn is_done(&self) -> bool {
+        match self {
+            Sink::Copy { buf, filled } => *filled >= buf.len(),
+            Sink::Offer { stopped, .. } => *stopped,
+        }
+    }
+
+    /// How many bytes it has taken.
+    fn taken(&self) -> usize {
+        match self {
+            Sink::Copy { filled, .. } => *filled,
+            Sink::Offer { used, .. } => *used,
+        }
+    }
+
+    /// Gives `data`; returns how much was taken and whether to stop.
+    fn give(&mut self, data: &[u8]) -> (usize, bool) {
+        match self {
+            Sink::Copy { buf, filled } => {
+                let room = buf.len() - *filled;
+                let n = data.len().min(room);
+                buf[*filled..*filled + n].copy_from_slice(&data[..n]);
+                *filled += n;
+                (n, false)
+            }
+            Sink::Offer {
+                take,
+                used,
+                stopped,
+            } => {
+                let (n, stop) = take(data);
+                let n = n.min(data.len());
+                *used += n;
+                *stopped |= stop || n < data.len();
+                (n, *stopped)
+            }
+        }
+    }
+}
+
 impl TlsSession {
     /// A session to `name` with `config`; the handshake starts with the
     /// first [`handshake`](Self::handshake) call.
@@ -261,7 +325,7 @@ impl TlsSession {
     pub fn handshake(&mut self) -> Result<Handshake, rustls::Error> {
         self.check_alive()?;
         loop {
-            match self.advance(&[], &mut [], &mut 0)? {
+            match self.advance(&[], &mut Sink::none())? {
                 Event::Progress | Event::Encrypted => {}
                 Event::Blocked => return Ok(Handshake::NeedRead),
                 Event::Writable => return Ok(Handshake::Done),
@@ -282,7 +346,7 @@ impl TlsSession {
             return Ok(0);
         }
         loop {
-            match self.advance(piece, &mut [], &mut 0)? {
+            match self.advance(piece, &mut Sink::none())? {
                 Event::Encrypted => return Ok(piece.len()),
                 // Records received meanwhile are kept for the reader; a
                 // peer that closed may still be written to.
@@ -324,14 +388,51 @@ impl TlsSession {
         if dst.is_empty() {
             return Ok(Plaintext::Data(0));
         }
-        let mut filled = self.drain_pending(dst);
-        while filled < dst.len() && self.pending_is_empty() && !self.peer_closed {
-            match self.advance(&[], dst, &mut filled) {
+        let filled = self.drain_pending(dst);
+        self.decrypt_into(&mut Sink::Copy { buf: dst, filled })
+    }
+
+    /// As [`read_plaintext`](Self::read_plaintext), but offers the
+    /// plaintext to `take` where it lies instead of copying it out: plaintext
+    /// kept from before first, then each record's as it is decrypted.
+    /// `take` returns how many bytes it used and whether to stop now (to
+    /// let its caller act on what it took); what it does not use is kept
+    /// for the next call, and it is not offered more in this one.
+    /// [`Plaintext::Data`] gives the bytes used in all.
+    pub fn read_plaintext_with(
+        &mut self,
+        take: &mut dyn FnMut(&[u8]) -> (usize, bool),
+    ) -> Result<Plaintext, rustls::Error> {
+        self.check_alive()?;
+        let mut sink = Sink::Offer {
+            take,
+            used: 0,
+            stopped: false,
+        };
+        if !self.pending_is_empty() {
+            let (n, _) = sink.give(&self.pending[self.pending_start..]);
+            self.pending_start += n;
+            if self.pending_is_empty() {
+                self.pending.clear();
+                self.pending_start = 0;
+                if self.pending.capacity() > READ_CHUNK {
+                    self.pending.shrink_to(READ_CHUNK);
+                }
+            }
+        }
+        self.decrypt_into(&mut sink)
+    }
+
+    /// Decrypts records into `sink` until it is done, the records run out,
+    /// or the peer closed; the common end of both `read_plaintext`s.
+    fn decrypt_into(&mut self, sink: &mut Sink<'_>) -> Result<Plaintext, rustls::Error> {
+        while !sink.is_done() && self.pending_is_empty() && !self.peer_closed {
+            match self.advance(&[], sink) {
                 Ok(Event::Progress | Event::Encrypted) => {}
                 Ok(Event::Blocked | Event::Writable | Event::PeerClosed | Event::Closed) => break,
                 // Records decrypted before the bad one are handed out first;
                 // the session keeps the error for the next call.
-                Err(_) if filled > 0 => break,
+                Err(_) if sink.taken() > 0 => break,
                 Err(e) => return Err(e),
             }
         }
@@ -340,8 +441,9 @@ impl TlsSession {
             self.in_end = 0;
             shrink(&mut self.incoming, READ_CHUNK);
         }
-        Ok(if filled > 0 {
-            Plaintext::Data(filled)
+        let taken = sink.taken();
+        Ok(if taken > 0 || !self.pending_is_empty() {
+            Plaintext::Data(taken)
         } else if self.peer_closed {
             Plaintext::Closed
         } else {
@@ -372,14 +474,9 @@ impl TlsSession {
 
     /// One call into rustls, with the state it gives handled: handshake
     /// records encoded, `app` encrypted when data may be sent, received
-    /// records copied into `dst[*filled..]` (what does not fit, and
-    /// everything when `dst` is full or empty, kept in `pending`).
-    fn advance(
-        &mut self,
-        app: &[u8],
-        dst: &mut [u8],
-        filled: &mut usize,
-    ) -> Result<Event, rustls::Error> {
+    /// records' plaintext given to `sink` (what it does not take kept in
+    /// `pending`, and the records after it left for the next call).
+    fn advance(&mut self, app: &[u8], sink: &mut Sink<'_>) -> Result<Event, rustls::Error> {
         let status = self
             .conn
             .process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
@@ -410,10 +507,8 @@ impl TlsSession {
                     match record {
                         Ok(rec) => {
                             discard += rec.discard;
-                            let room = dst.len() - *filled;
-                            let (now, later) = rec.payload.split_at(rec.payload.len().min(room));
-                            dst[*filled..*filled + now.len()].copy_from_slice(now);
-                            *filled += now.len();
+                            let (taken, stop) = sink.give(rec.payload);
+                            let later = rec.payload.get(taken..).unwrap_or_default();
                             if !later.is_empty() {
                                 if self.pending.len() + later.len() > MAX_INCOMING {
                                     outcome = Err(too_much_incoming());
@@ -422,6 +517,9 @@ impl TlsSession {
                                 self.pending.extend_from_slice(later);
                                 // One record at a time once the caller's
                                 // buffer is full: the rest stays in rustls.
+                                break;
+                            }
+                            if stop {
                                 break;
                             }
                         }
@@ -749,6 +847,62 @@ pub(crate) mod tests {
         // The session stays failed, with an alert for the peer.
         assert!(client.read_plaintext(&mut dst).is_err());
         assert!(!client.transmit().is_empty());
+    }
+
+    #[test]
+    fn read_plaintext_with_offers_each_record_and_keeps_what_is_left() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        deliver_to_server(&mut client, &mut server);
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 247) as u8).collect();
+        let mut read = server_records(&mut server, &data);
+        let n = read.len();
+        client.received_in(&mut read, n).expect("in");
+
+        // The first offer is a whole record (16 KiB); take 100 bytes and
+        // stop: the rest of the record is kept, nothing more is offered.
+        let mut offers = Vec::new();
+        let got = client
+            .read_plaintext_with(&mut |p: &[u8]| {
+                offers.push(p.len());
+                (100, false)
+            })
+            .expect("read");
+        assert_eq!(got, Plaintext::Data(100));
+        assert_eq!(offers, [16_384]);
+
+        // Then the kept rest first, taken whole without stopping, then the
+        // next records as they are decrypted, until they run out.
+        let mut seen = data[..100].to_vec();
+        let mut offers = Vec::new();
+        let got = client
+            .read_plaintext_with(&mut |p: &[u8]| {
+                offers.push(p.len());
+                seen.extend_from_slice(p);
+                (p.len(), false)
+            })
+            .expect("read");
+        assert_eq!(got, Plaintext::Data(40_000 - 100));
+        assert_eq!(offers, [16_284, 16_384, 40_000 - 2 * 16_384]);
+        assert_eq!(seen, data);
+        assert_eq!(
+            client.read_plaintext_with(&mut |_| (0, false)),
+            Ok(Plaintext::NeedRead)
+        );
+
+        // Asked to stop after a record: the next record waits undecrypted.
+        let mut read = server_records(&mut server, &data);
+        let n = read.len();
+        client.received_in(&mut read, n).expect("in");
+        let mut offers = 0;
+        let got = client
+            .read_plaintext_with(&mut |p: &[u8]| {
+                offers += 1;
+                (p.len(), true)
+            })
+            .expect("read");
+        assert_eq!((got, offers), (Plaintext::Data(16_384), 1));
+        assert!(!client.is_drained());
     }
 
     #[test]

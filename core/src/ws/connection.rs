@@ -279,6 +279,11 @@ impl Connection {
         true
     }
 
+    /// Whether events wait for [`poll_event`](Self::poll_event).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event for the app, in SPEC §7 order. Call until `None` after
     /// every input and command.
     pub fn poll_event(&mut self) -> Option<SocketEvent> {

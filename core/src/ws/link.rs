@@ -2,11 +2,11 @@
 //! transport keeps under its socket lock once the handshake is done.
 //!
 //! The transport reads the socket and hands the bytes to [`Link::receive`]
-//! (which takes the read buffer's storage rather than copying, when it
-//! can); each [`Link::step`] then gives the connection the next message
-//! (decrypting records first under TLS). It writes what
-//! [`Link::transmit_with`] passes it (the connection's frames, encrypted
-//! under TLS). Every decision about the
+//! (under TLS the session takes the read buffer's storage rather than
+//! copying it, when it can); each [`Link::step`] then gives the connection
+//! the next message (under TLS, the records' plaintext where it was
+//! decrypted, not copied). It writes what [`Link::transmit_with`] passes it
+//! (the connection's frames, encrypted under TLS). Every decision about the
 //! bytes is here or in [`Connection`] and [`TlsSession`]; the transport
 //! only moves them, and delivers the events between two steps.
 //!
@@ -54,15 +54,12 @@ use crate::tls_session::{Plaintext, TlsSession};
 use super::connection::KEEP_CAPACITY;
 use super::Connection;
 
-/// How much plaintext one decryption pass takes out of the TLS session: a
-/// 64 KiB message with its frame header in one pass. A `wss` link keeps a
-/// buffer this big while it lives.
-pub const PLAINTEXT_CHUNK: usize = 128 * 1024;
-
-/// The most buffer a link without TLS keeps once what it received is used:
-/// a read of small messages is copied without an allocation, a large one
-/// into a buffer that is let go afterwards (the transport keeps its own
-/// read buffer).
+/// The most buffer a link keeps for plaintext once it is used (without
+/// TLS, what was read; under TLS, only what came with the handshake
+/// response, as records are decrypted and given to the connection in the
+/// session's own buffer): a read of small messages is copied without an
+/// allocation, a large one into a buffer that is let go afterwards (the
+/// transport keeps its own read buffer).
 pub const PLAIN_KEPT: usize = 16 * 1024;
 
 /// How many bytes of a large batch of frames [`Link::transmit_with`]
@@ -79,7 +76,7 @@ pub struct Link {
     pub ws: Connection,
     tls: Option<TlsSession>,
     /// Plaintext not yet given to `ws`: `input[start..end]` (the bytes that
-    /// came with the handshake response, then decrypted records).
+    /// came with the handshake response; without TLS, then what was read).
     input: Vec<u8>,
     start: usize,
     end: usize,
@@ -158,43 +155,45 @@ impl Link {
     /// failure fails the connection and a `close_notify` ends its stream
     /// (events follow, as for any read).
     pub fn step(&mut self, now: Instant) -> bool {
-        loop {
-            if self.ws.is_terminated() {
-                return false;
+        if self.ws.is_terminated() {
+            return false;
+        }
+        if self.start < self.end {
+            let kept = self.input.get(self.start..self.end).unwrap_or_default();
+            let used = self.ws.handle_input_step(now, kept);
+            self.start += used;
+            if self.start >= self.end {
+                self.start = 0;
+                self.end = 0;
+                if self.input.capacity() > PLAIN_KEPT {
+                    self.input = Vec::new();
+                }
             }
-            if self.start < self.end {
-                let kept = self.input.get(self.start..self.end).unwrap_or_default();
-                let used = self.ws.handle_input_step(now, kept);
-                self.start += used;
-                if self.start >= self.end {
-                    self.start = 0;
-                    self.end = 0;
-                    if self.tls.is_none() && self.input.capacity() > PLAIN_KEPT {
-                        self.input = Vec::new();
-                    }
-                }
-                return used > 0;
+            return used > 0;
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return false;
+        };
+        // The records' plaintext goes to the connection where it was
+        // decrypted, until a message (or any event) is out.
+        let ws = &mut self.ws;
+        let mut take = |plaintext: &[u8]| {
+            if ws.is_terminated() {
+                return (0, true);
             }
-            let Some(tls) = self.tls.as_mut() else {
-                return false;
-            };
-            if self.input.len() < PLAINTEXT_CHUNK {
-                self.input.resize(PLAINTEXT_CHUNK, 0);
+            let used = ws.handle_input_step(now, plaintext);
+            (used, ws.has_events() || ws.is_terminated())
+        };
+        match tls.read_plaintext_with(&mut take) {
+            Ok(Plaintext::Data(n)) => n > 0,
+            Ok(Plaintext::Closed) => {
+                self.ws.handle_eof();
+                false
             }
-            match tls.read_plaintext(&mut self.input) {
-                Ok(Plaintext::Data(n)) => {
-                    self.start = 0;
-                    self.end = n;
-                }
-                Ok(Plaintext::Closed) => {
-                    self.ws.handle_eof();
-                    return false;
-                }
-                Ok(Plaintext::NeedRead) => return false,
-                Err(e) => {
-                    self.ws.handle_transport_error(tls::socket_tls_error(&e));
-                    return false;
-                }
+            Ok(Plaintext::NeedRead) => false,
+            Err(e) => {
+                self.ws.handle_transport_error(tls::socket_tls_error(&e));
+                false
             }
         }
     }
