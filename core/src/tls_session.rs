@@ -399,6 +399,15 @@ impl TlsSession {
     /// let its caller act on what it took); what it does not use is kept
     /// for the next call, and it is not offered more in this one.
     /// [`Plaintext::Data`] gives the bytes used in all.
+    ///
+    /// `take` must use at least one byte of what it is offered unless the
+    /// caller is done with the session: kept plaintext is offered again
+    /// first on every call, and no further record is decrypted while it is
+    /// there (a `take` that waits for more bytes before using any would
+    /// get `Data(0)` for ever). Records left undecrypted after a stop are
+    /// decrypted (into the kept plaintext, by copy) by an
+    /// [`encrypt`](Self::encrypt) made before the next call, as rustls
+    /// takes in what it has received before it writes.
     pub fn read_plaintext_with(
         &mut self,
         take: &mut dyn FnMut(&[u8]) -> (usize, bool),
