@@ -388,8 +388,12 @@ impl TlsSession {
         if dst.is_empty() {
             return Ok(Plaintext::Data(0));
         }
-        let filled = self.drain_pending(dst);
-        self.decrypt_into(&mut Sink::Copy { buf: dst, filled })
+        let mut sink = Sink::Copy {
+            buf: dst,
+            filled: 0,
+        };
+        self.give_pending(&mut sink);
+        self.decrypt_into(&mut sink)
     }
 
     /// As [`read_plaintext`](Self::read_plaintext), but offers the
@@ -418,17 +422,7 @@ impl TlsSession {
             used: 0,
             stopped: false,
         };
-        if !self.pending_is_empty() {
-            let (n, _) = sink.give(&self.pending[self.pending_start..]);
-            self.pending_start += n;
-            if self.pending_is_empty() {
-                self.pending.clear();
-                self.pending_start = 0;
-                if self.pending.capacity() > READ_CHUNK {
-                    self.pending.shrink_to(READ_CHUNK);
-                }
-            }
-        }
+        self.give_pending(&mut sink);
         self.decrypt_into(&mut sink)
     }
 
@@ -560,11 +554,12 @@ impl TlsSession {
         self.pending_start >= self.pending.len()
     }
 
-    /// Copies kept plaintext into `dst`; returns how much.
-    fn drain_pending(&mut self, dst: &mut [u8]) -> usize {
-        let kept = &self.pending[self.pending_start..];
-        let n = kept.len().min(dst.len());
-        dst[..n].copy_from_slice(&kept[..n]);
+    /// Gives kept plaintext to `sink`, as much as it takes.
+    fn give_pending(&mut self, sink: &mut Sink<'_>) {
+        if self.pending_is_empty() {
+            return;
+        }
+        let (n, _) = sink.give(&self.pending[self.pending_start..]);
         self.pending_start += n;
         if self.pending_is_empty() {
             self.pending.clear();
@@ -573,7 +568,6 @@ impl TlsSession {
                 self.pending.shrink_to(READ_CHUNK);
             }
         }
-        n
     }
 
     /// The error that ended the session, if one did.
@@ -794,13 +788,19 @@ pub(crate) mod tests {
         assert!(client.outgoing.len() <= KEPT_OUTGOING_MAX);
     }
 
-    fn server_records(server: &mut ServerConnection, data: &[u8]) -> Vec<u8> {
-        server.writer().write_all(data).expect("server write");
+    /// Everything the server queued, as TLS bytes.
+    pub(crate) fn server_output(server: &mut ServerConnection) -> Vec<u8> {
         let mut wire = Vec::new();
         while server.wants_write() {
             server.write_tls(&mut wire).expect("server write_tls");
         }
         wire
+    }
+
+    /// `data` written by the server, as its TLS records.
+    fn server_records(server: &mut ServerConnection, data: &[u8]) -> Vec<u8> {
+        server.writer().write_all(data).expect("server write");
+        server_output(server)
     }
 
     #[test]

@@ -270,7 +270,7 @@ fn encrypt_and_pass_on(
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::tls_session::tests::pair;
+    use crate::tls_session::tests::{pair, server_output};
     use crate::ws::{ConnectionConfig, FixedMask, MessageData, SocketEvent};
     use mpnet_testkit::TestCa;
     use proptest::prelude::*;
@@ -406,14 +406,6 @@ mod tests {
             }
         }
         got
-    }
-
-    fn server_output(server: &mut ServerConnection) -> Vec<u8> {
-        let mut wire = Vec::new();
-        while server.wants_write() {
-            server.write_tls(&mut wire).expect("server write_tls");
-        }
-        wire
     }
 
     #[test]
