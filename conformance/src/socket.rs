@@ -82,6 +82,11 @@ pub trait SocketTransport: Sync {
     fn send(&self, client: &Self::Client, opts: &SendOptions) -> Result<(), Error>;
     /// `closeSocket` on the app socket.
     fn close(&self, client: &Self::Client, opts: &CloseOptions) -> Result<(), Error>;
+    /// Adds an app-level message listener to `client` that answers every
+    /// message with the text `answer` on the app socket, from inside the
+    /// listener (an app replying to what it gets). The listener holds the
+    /// client only until the socket closes.
+    fn answer_messages(&self, client: &Self::Client, answer: &'static str);
     /// `connectSocket({multiple: true})`: a task whose own listeners log
     /// into `log`; returns once it succeeded or failed.
     fn task(
@@ -434,6 +439,49 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 )
                 .map_err(|e| e.to_string())?;
                 expect_error_then_close(&log, 1, 1006)
+            },
+        ),
+        (
+            "messages before a record that does not decrypt, read at once while the app answers each: all delivered, then error 1, close 1006",
+            |t, env| {
+                // Three messages, each its own record, and a record that
+                // does not decrypt, in one write: the client reads them
+                // together, and its answer to the first makes the TLS
+                // session take in the rest (SPEC §7: events in order;
+                // nothing received whole is lost).
+                let server = RawServer::start_tls(
+                    env.ca.leaf(),
+                    vec![
+                        Step::AcceptWebSocket(Vec::new()),
+                        Step::sleep_ms(100),
+                        Step::WriteSealedThenRaw {
+                            sealed: ["one", "two", "three"]
+                                .iter()
+                                .map(|t| [&[0x81, t.len() as u8][..], t.as_bytes()].concat())
+                                .collect(),
+                            raw: b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!".to_vec(),
+                        },
+                        Step::read_bytes(1 << 20),
+                    ],
+                );
+                let log = new_log();
+                let c = t.client(&env.ctx_loopback(), log.clone());
+                t.answer_messages(&c, "thanks");
+                t.connect(
+                    &c,
+                    ConnectOptions::new(format!("wss://127.0.0.1:{}/ws", server.port())),
+                )
+                .map_err(|e| e.to_string())?;
+                expect_error_then_close(&log, 1, 1006)?;
+                let texts: Vec<Value> = events(&log)
+                    .iter()
+                    .filter(|v| v["event"] == "message")
+                    .map(|v| v["data"].clone())
+                    .collect();
+                ensure(
+                    texts == [json!("one"), json!("two"), json!("three")],
+                    &format!("messages: {texts:?}"),
+                )
             },
         ),
         ("connection refused: 1 (unknown failure)", |t, env| {

@@ -381,10 +381,13 @@ impl TlsSession {
     /// Decrypts buffered records into `dst`: as many as fit, the rest of
     /// the last one kept for the next call. [`Plaintext::NeedRead`] asks
     /// for more socket bytes. A record that fails comes out as an error
-    /// after the plaintext of the records before it: that call gives the
-    /// data, the next one the error.
+    /// after the plaintext of the records before it: the calls give the
+    /// data, then the error. That holds when the failure was met by an
+    /// [`encrypt`](Self::encrypt) too (which takes in what was received
+    /// before it writes): the plaintext decrypted before it is still
+    /// handed out, and the error only after the last of it.
     pub fn read_plaintext(&mut self, dst: &mut [u8]) -> Result<Plaintext, rustls::Error> {
-        self.check_alive()?;
+        self.check_kept_or_alive()?;
         if dst.is_empty() {
             return Ok(Plaintext::Data(0));
         }
@@ -411,12 +414,14 @@ impl TlsSession {
     /// get `Data(0)` for ever). Records left undecrypted after a stop are
     /// decrypted (into the kept plaintext, by copy) by an
     /// [`encrypt`](Self::encrypt) made before the next call, as rustls
-    /// takes in what it has received before it writes.
+    /// takes in what it has received before it writes; if one of them
+    /// fails, that `encrypt` fails, and the plaintext of the records before
+    /// it still comes out of the next calls, then the error.
     pub fn read_plaintext_with(
         &mut self,
         take: &mut dyn FnMut(&[u8]) -> (usize, bool),
     ) -> Result<Plaintext, rustls::Error> {
-        self.check_alive()?;
+        self.check_kept_or_alive()?;
         let mut sink = Sink::Offer {
             take,
             used: 0,
@@ -429,6 +434,11 @@ impl TlsSession {
     /// Decrypts records into `sink` until it is done, the records run out,
     /// or the peer closed; the common end of both `read_plaintext`s.
     fn decrypt_into(&mut self, sink: &mut Sink<'_>) -> Result<Plaintext, rustls::Error> {
+        if self.failed.is_some() {
+            // Only plaintext kept from before the failure is handed out:
+            // rustls is not driven past a fatal error.
+            return Ok(Plaintext::Data(sink.taken()));
+        }
         while !sink.is_done() && self.pending_is_empty() && !self.peer_closed {
             match self.advance(&[], sink) {
                 Ok(Event::Progress | Event::Encrypted) => {}
@@ -567,6 +577,30 @@ impl TlsSession {
             if self.pending.capacity() > READ_CHUNK {
                 self.pending.shrink_to(READ_CHUNK);
             }
+        }
+    }
+
+    /// Whether the session ended with an error. Plaintext decrypted before
+    /// it may still be kept ([`keeps_plaintext`](Self::keeps_plaintext)).
+    #[must_use]
+    pub fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// Whether decrypted plaintext is kept for the next
+    /// [`read_plaintext`](Self::read_plaintext) (or `_with`) call.
+    #[must_use]
+    pub fn keeps_plaintext(&self) -> bool {
+        !self.pending_is_empty()
+    }
+
+    /// For the reads: the error that ended the session, once no plaintext
+    /// decrypted before it is kept.
+    fn check_kept_or_alive(&self) -> Result<(), rustls::Error> {
+        if self.pending_is_empty() {
+            self.check_alive()
+        } else {
+            Ok(())
         }
     }
 
@@ -856,6 +890,52 @@ pub(crate) mod tests {
         // The session stays failed, with an alert for the peer.
         assert!(client.read_plaintext(&mut dst).is_err());
         assert!(!client.transmit().is_empty());
+    }
+
+    #[test]
+    fn an_encrypt_that_meets_a_bad_record_fails_and_the_plaintext_before_it_still_comes_out() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        deliver_to_server(&mut client, &mut server);
+        let mut wire = server_records(&mut server, b"one");
+        wire.extend(server_records(&mut server, b"two"));
+        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
+        wire.extend_from_slice(&[0xAB; 32]);
+        let mut read = wire.clone();
+        client.received_in(&mut read, wire.len()).expect("in");
+        // The reader takes the first record and stops there.
+        let mut first = Vec::new();
+        let mut take = |p: &[u8]| {
+            first.extend_from_slice(p);
+            (p.len(), true)
+        };
+        assert_eq!(
+            client.read_plaintext_with(&mut take),
+            Ok(Plaintext::Data(3))
+        );
+        assert_eq!(first, b"one");
+        // An answer: rustls takes in the rest first, and meets the bad record.
+        let failed = client.encrypt(b"answer").expect_err("the bad record");
+        assert!(matches!(failed, rustls::Error::DecryptError), "{failed:?}");
+        assert!(client.has_failed() && client.keeps_plaintext());
+        // The record before it still comes out, then the error, for good.
+        let mut rest = Vec::new();
+        let mut take = |p: &[u8]| {
+            rest.extend_from_slice(p);
+            (p.len(), false)
+        };
+        assert_eq!(
+            client.read_plaintext_with(&mut take),
+            Ok(Plaintext::Data(3))
+        );
+        assert_eq!(rest, b"two");
+        assert!(!client.keeps_plaintext());
+        let mut dst = [0u8; 16];
+        assert!(matches!(
+            client.read_plaintext(&mut dst),
+            Err(rustls::Error::DecryptError)
+        ));
+        assert!(client.encrypt(b"more").is_err());
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub enum Step {
     /// (after flushing what it holds): a record the client cannot decrypt,
     /// say. On a plain connection, the same as [`Step::Write`].
     WriteRaw(Vec<u8>),
+    /// Writes each of `sealed` through the TLS session (each its own
+    /// records) and then `raw` past it, all in one write to the TCP socket,
+    /// so the client reads them together: messages followed by a record
+    /// it cannot decrypt, say. On a plain connection, all of them as they
+    /// are, in one write.
+    WriteSealedThenRaw {
+        /// Plaintext pieces, each encrypted on its own.
+        sealed: Vec<Vec<u8>>,
+        /// Bytes written as they are, after the records.
+        raw: Vec<u8>,
+    },
     /// Waits this long.
     Sleep(Duration),
     /// Closes cleanly (TLS `close_notify`, then FIN) and ends the script;
@@ -445,6 +456,25 @@ fn satisfied(buf: &[u8], until: &ReadUntil) -> Result<Option<usize>, ()> {
     })
 }
 
+/// `sealed`'s pieces as TLS records of `session` (each its own), then
+/// `raw`, in one buffer.
+fn seal_then_raw(
+    session: &mut rustls::ServerConnection,
+    sealed: &[Vec<u8>],
+    raw: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    for piece in sealed {
+        session.writer().write_all(piece)?;
+        while session.wants_write() {
+            session.write_tls(&mut out)?;
+        }
+    }
+    out.extend_from_slice(raw);
+    Ok(out)
+}
+
 async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawStats) {
     let mut buf: Vec<u8> = Vec::new();
     for step in script {
@@ -476,6 +506,24 @@ async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawSta
                 let written = match &mut conn {
                     Conn::Plain(s) => s.write_all(&bytes).await,
                     Conn::Tls(s) => s.get_mut().0.write_all(&bytes).await,
+                };
+                if written.is_err() {
+                    return;
+                }
+            }
+            Step::WriteSealedThenRaw { sealed, raw } => {
+                if conn.io().flush().await.is_err() {
+                    return;
+                }
+                let written = match &mut conn {
+                    Conn::Plain(s) => s.write_all(&[sealed.concat(), raw].concat()).await,
+                    Conn::Tls(s) => {
+                        let (tcp, session) = s.get_mut();
+                        match seal_then_raw(session, &sealed, &raw) {
+                            Ok(bytes) => tcp.write_all(&bytes).await,
+                            Err(e) => Err(e),
+                        }
+                    }
                 };
                 if written.is_err() {
                     return;

@@ -1,6 +1,6 @@
 //! The shared socket table (mpnet-conformance::socket), run on this transport.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mpnet_conformance::socket::{
     log_close, log_error, log_message, log_open, Log, SocketHandle, SocketTransport,
@@ -67,6 +67,20 @@ impl SocketTransport for Smol {
 
     fn close(&self, client: &Client, opts: &CloseOptions) -> Result<(), Error> {
         client.close_socket(opts)
+    }
+
+    fn answer_messages(&self, client: &Client, answer: &'static str) {
+        let held = Arc::new(Mutex::new(Some(client.clone())));
+        let on_message = held.clone();
+        client.on_socket_message(Arc::new(move |_| {
+            let client = on_message.lock().unwrap().clone();
+            if let Some(client) = client {
+                let _ = client.send_socket_message(&SendOptions::text(answer));
+            }
+        }));
+        client.on_socket_close(Arc::new(move |_, _| {
+            held.lock().unwrap().take();
+        }));
     }
 
     fn task(

@@ -207,7 +207,10 @@ impl Link {
     /// and the rest after it: the peer receives and decrypts that record
     /// while the rest is encrypted, instead of waiting for all of it. An
     /// error from `pass_on`, or from the encryption, fails the connection
-    /// with it (and nothing more is passed on).
+    /// with it (and nothing more is passed on); when the encryption failed
+    /// on a received record that does not decrypt, the messages received
+    /// before that record come out of the next [`step`](Self::step)s
+    /// first, and the failure after them.
     pub fn transmit_with(&mut self, mut pass_on: impl FnMut(&[u8]) -> Result<(), Error>) {
         let Link {
             ws, tls, frames, ..
@@ -235,7 +238,16 @@ impl Link {
         if frames.capacity() > KEEP_CAPACITY {
             *frames = Vec::new();
         }
-        if let Err(e) = passed {
+        // An encryption that met a bad record among those received (rustls
+        // takes in what it has received before it writes) ends the session,
+        // but the plaintext of the records before that one is kept: the
+        // next steps give it to the connection, then the error
+        // (`TlsSession::read_plaintext_with`), so no message that arrived
+        // whole is lost.
+        let kept = tls
+            .as_ref()
+            .is_some_and(|t| t.has_failed() && t.keeps_plaintext());
+        if let (Err(e), false) = (passed, kept) {
             ws.handle_transport_error(e);
         }
     }
@@ -438,6 +450,75 @@ mod tests {
         );
         // Passed on once: nothing more to write.
         link.transmit_with(|_| panic!("nothing queued"));
+    }
+
+    /// Three messages, each its own record, then a record that does not
+    /// decrypt, all in one read; the app answers each message before the
+    /// next step (as a listener does).
+    fn answered_until_a_bad_record(answer: bool) -> Vec<SocketEvent> {
+        let ca = TestCa::new();
+        let (client, mut server) = pair(&ca);
+        let mut link = Link::new(connection(), Some(client), Vec::new());
+        let mut wire = Vec::new();
+        for text in ["one", "two", "three"] {
+            server
+                .writer()
+                .write_all(&text_frame(text))
+                .expect("server write");
+            wire.extend(server_output(&mut server));
+        }
+        wire.extend_from_slice(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!");
+        let mut read = wire.clone();
+        link.receive(&mut read, wire.len());
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let mut written = 0;
+        while link.step(now) {
+            let before = events.len();
+            events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+            let messages = texts(events.get(before..).unwrap_or_default()).len();
+            if answer && messages > 0 && !link.ws.is_terminated() {
+                link.ws.send_text("thanks").expect("send");
+                link.transmit_with(|bytes| {
+                    written += bytes.len();
+                    Ok(())
+                });
+                events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+            }
+        }
+        events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+        events
+    }
+
+    #[test]
+    fn messages_before_a_bad_record_come_out_though_an_answer_met_it_first() {
+        for answer in [false, true] {
+            let events = answered_until_a_bad_record(answer);
+            assert_eq!(
+                texts(&events),
+                ["one", "two", "three"],
+                "answer: {answer}; {events:?}"
+            );
+            let tail: Vec<_> = events
+                .iter()
+                .filter(|e| !matches!(e, SocketEvent::Open | SocketEvent::Message { .. }))
+                .collect();
+            assert!(
+                matches!(
+                    tail.as_slice(),
+                    [
+                        SocketEvent::Error(error),
+                        SocketEvent::Close { code: 1006, .. }
+                    ] if error.code(crate::Api::Socket) == 1
+                ),
+                "answer: {answer}; {tail:?}"
+            );
+            // The error and the close come after the last message.
+            assert!(
+                matches!(events.last(), Some(SocketEvent::Close { .. })),
+                "{events:?}"
+            );
+        }
     }
 
     #[test]
