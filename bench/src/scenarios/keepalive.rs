@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mpnet_core::request::{DataType, Method, RequestOptions, ResponseData};
 
-use super::{rate_threads, row, take_turns, ConnCount, CpuLog, Ctx, Measure};
+use super::{rate_threads, row, take_turns, ConnCount, CpuLog, Ctx, Measure, ThreadsCpu};
 use crate::clients::{self, POOL_PER_HOST};
 
 const TARGET: &str = "≥ 1.2x ureq";
@@ -146,14 +146,15 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
     let f_mpnet = mget(&mpnet);
     let f_default = mget(&mpnet_default);
     let f_ureq = || ureq_get(&agent, &url);
+    let cpu = ThreadsCpu::new(2);
     let clients: Vec<(String, Measure<'_>)> = vec![
         (
             "mpnet-blocking".into(),
-            Box::new(|| rate_threads(n, 3, cfg.budget, cfg.max_requests, &f_mpnet)),
+            Box::new(|| cpu.rate(0, n, 3, cfg.budget, cfg.max_requests, &f_mpnet)),
         ),
         (
             "ureq 3".into(),
-            Box::new(|| rate_threads(n, 3, cfg.budget, cfg.max_requests, &f_ureq)),
+            Box::new(|| cpu.rate(1, n, 3, cfg.budget, cfg.max_requests, &f_ureq)),
         ),
         (
             "mpnet-blocking, defaults".into(),
@@ -167,6 +168,8 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
         s.next().unwrap_or_default(),
     );
     let scenario = format!("keep-alive GET 1 KiB, {n} threads");
+    let (mc, pc) = (cpu.client_series(0, &m), cpu.client_series(1, &p));
+    let (ms, ps) = (cpu.server_series(0, &m), cpu.server_series(1, &p));
     c.report
         .row(row(&scenario, "req/s", m, Some(p.clone()), true, TARGET));
     c.report.row(row(
@@ -175,6 +178,22 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
         d,
         Some(p),
         true,
+        "info",
+    ));
+    c.report.row(row(
+        &scenario,
+        "client CPU µs/req (all client threads)",
+        mc,
+        Some(pc),
+        false,
+        "info",
+    ));
+    c.report.row(row(
+        &scenario,
+        "server CPU µs/req (the bench server's threads)",
+        ms,
+        Some(ps),
+        false,
         "info",
     ));
     Ok(())

@@ -288,6 +288,65 @@ pub(crate) fn logged_series(
     }
 }
 
+/// Per-client logs, for a scenario of several client threads, of the CPU
+/// microseconds per call of the client threads together and of the bench
+/// server's threads: where a rate bound by two shared vCPUs goes.
+pub(crate) struct ThreadsCpu {
+    client_us: Vec<std::cell::RefCell<Vec<f64>>>,
+    server_us: Vec<std::cell::RefCell<Vec<f64>>>,
+}
+
+impl ThreadsCpu {
+    /// Logs for `clients` clients.
+    pub(crate) fn new(clients: usize) -> Self {
+        ThreadsCpu {
+            client_us: (0..clients).map(|_| Default::default()).collect(),
+            server_us: (0..clients).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// [`rate_threads`], logging client `i`'s CPU per call: the sum of its
+    /// threads' own (each over its timed calls) and the server threads'
+    /// over the whole run.
+    pub(crate) fn rate(
+        &self,
+        i: usize,
+        threads: usize,
+        warm: usize,
+        budget: Duration,
+        max: u64,
+        f: &(dyn Fn() -> Result<(), String> + Sync),
+    ) -> Result<f64, String> {
+        let client_ns = AtomicU64::new(0);
+        let server = process_cpu(true);
+        let done = AtomicU64::new(0);
+        let rate = rate_threads_with(threads, warm, budget, max, f, &done, Some(&client_ns))?;
+        let server = process_cpu(true).saturating_sub(server);
+        let calls = done.load(Ordering::Relaxed);
+        if calls > 0 {
+            let per_call = |ns: f64| ns / 1e3 / calls as f64;
+            if let Some(log) = self.client_us.get(i) {
+                log.borrow_mut()
+                    .push(per_call(client_ns.load(Ordering::Relaxed) as f64));
+            }
+            if let Some(log) = self.server_us.get(i) {
+                log.borrow_mut().push(per_call(server.as_nanos() as f64));
+            }
+        }
+        Ok(rate)
+    }
+
+    /// Client `i`'s client-threads CPU per call, labelled as `like`.
+    pub(crate) fn client_series(&self, i: usize, like: &Series) -> Series {
+        logged_series(&self.client_us, i, like)
+    }
+
+    /// Client `i`'s server-threads CPU per call, labelled as `like`.
+    pub(crate) fn server_series(&self, i: usize, like: &Series) -> Series {
+        logged_series(&self.server_us, i, like)
+    }
+}
+
 /// `threads` threads call `f` (each first `warm` times untimed, then until
 /// `budget` passes or `max` calls in all); returns calls per second in all.
 pub(crate) fn rate_threads(
@@ -297,8 +356,21 @@ pub(crate) fn rate_threads(
     max: u64,
     f: &(dyn Fn() -> Result<(), String> + Sync),
 ) -> Result<f64, String> {
+    rate_threads_with(threads, warm, budget, max, f, &AtomicU64::new(0), None)
+}
+
+/// [`rate_threads`], counting the timed calls in `done` and, with
+/// `cpu_ns`, adding each thread's CPU time over its timed calls to it.
+fn rate_threads_with(
+    threads: usize,
+    warm: usize,
+    budget: Duration,
+    max: u64,
+    f: &(dyn Fn() -> Result<(), String> + Sync),
+    done: &AtomicU64,
+    cpu_ns: Option<&AtomicU64>,
+) -> Result<f64, String> {
     let barrier = Barrier::new(threads + 1);
-    let done = AtomicU64::new(0);
     let (elapsed, errors) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -313,11 +385,23 @@ pub(crate) fn rate_threads(
                     barrier.wait();
                     warmed?;
                     let start = Instant::now();
+                    let cpu = thread_cpu();
+                    let mut ran = Ok(());
                     while start.elapsed() < budget && done.load(Ordering::Relaxed) < max {
-                        f()?;
+                        ran = f();
+                        if ran.is_err() {
+                            break;
+                        }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(())
+                    if let Some(total) = cpu_ns {
+                        let used = thread_cpu().saturating_sub(cpu);
+                        total.fetch_add(
+                            u64::try_from(used.as_nanos()).unwrap_or(u64::MAX),
+                            Ordering::Relaxed,
+                        );
+                    }
+                    ran
                 })
             })
             .collect();
