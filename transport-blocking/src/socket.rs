@@ -4,38 +4,33 @@
 //! and a writer thread (writing what the socket did not take at once). The
 //! core's [`Link`] (the `Connection` and its TLS session) sits behind one
 //! lock that is never held while a socket blocks: reads happen on the raw
-//! TCP stream outside the lock, and writes never block under it. On Linux the thread that queued the bytes
-//! (a `send` caller, or the reader answering a ping) writes them at once
-//! with a non-blocking send when the writer thread has nothing queued;
-//! whatever the socket does not take goes to the writer thread, which
-//! blocks for it. So sending from any thread while messages arrive never
-//! deadlocks, whatever the peer does, and the common case costs no thread
-//! hand-off.
+//! TCP stream outside the lock, and writes never block under it.
 //!
-//! Events reach listeners through a [`Dispatcher`] (`mpnet_core::dispatch`):
-//! delivered in order, one at a time, with no lock held, so a listener may
-//! call `send`, `close` or `connect_socket` itself. The app socket's events
-//! and the app-level listeners (`on_socket_open`, ...) share the app's
-//! dispatcher, which is what puts a replaced socket's close event before the
-//! new socket's open event. The rules (one socket per app, at most 5
-//! tasks, event order) are the core's (`mpnet_core::ws`).
+//! Which write goes where is the core's (`mpnet_core::ws::outlet`): at
+//! once, by the thread that queued the bytes, when the writer thread holds
+//! nothing; else through the writer thread. This module says how to write
+//! without blocking (on Linux, a non-blocking send; elsewhere everything
+//! goes through the writer thread) and how to reach the writer. Events
+//! reach listeners through the core's `mpnet_core::ws::route`: in order,
+//! one at a time, with no lock held, so a listener may call `send`,
+//! `close` or `connect_socket` itself. The rules (one socket per app, at
+//! most 5 tasks, event order) are the core's (`mpnet_core::ws`).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::tls_session::TlsSession;
-use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
+use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId};
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
+use mpnet_core::ws::outlet::{feed, Outlet, SocketIo, WriterQueue};
+use mpnet_core::ws::route::{AppRoute, EventRoute};
 use mpnet_core::ws::{
-    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, Link, SendOptions,
-    SocketEvent,
+    ClientHandshake, CloseOptions, ConnectOptions, Connection, Link, SendOptions, SocketEvent,
 };
 use mpnet_core::{tls, Error, ErrorKind};
 
@@ -49,73 +44,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Listeners plus the dispatcher that delivers to them.
-#[derive(Default)]
-struct Scope {
-    listeners: SharedListeners,
-    dispatcher: Dispatcher,
-}
-
-/// A socket's I/O state, under one lock.
-struct Io {
-    /// The connection and its TLS session; `None` until the handshake has
-    /// succeeded.
-    link: Option<Link>,
-    /// Bytes for the writer thread.
-    out: Option<mpsc::Sender<Vec<u8>>>,
-    /// The socket, for the direct writes (`None`: all through the writer).
+/// Where a socket's bytes go: the socket itself, written without blocking
+/// (Linux), and the writer thread.
+struct Wire {
     direct: Option<TcpStream>,
-    /// Buffers given to the writer thread and not yet fully written: a
-    /// direct write is made only when this is 0, so bytes keep their order.
-    queued: Arc<AtomicUsize>,
+    writer: mpsc::Sender<Vec<u8>>,
 }
 
-impl Io {
-    fn new() -> Io {
-        Io {
-            link: None,
-            out: None,
-            direct: None,
-            queued: Arc::default(),
-        }
+impl Outlet for Wire {
+    fn write_now(&self, bytes: &[u8]) -> usize {
+        self.direct.as_ref().map_or(0, |tcp| write_now(tcp, bytes))
     }
-
-    /// The connection, once open.
-    fn ws(&mut self) -> Option<&mut Connection> {
-        self.link.as_mut().map(|l| &mut l.ws)
-    }
-
-    /// Writes what the core queued (TLS records for `wss`): at once when
-    /// the socket takes it, else through the writer thread. Returns the
-    /// events to deliver.
-    fn flush(&mut self) -> Vec<SocketEvent> {
-        let Io {
-            link,
-            out,
-            direct,
-            queued,
-        } = self;
-        let Some(link) = link.as_mut() else {
-            return Vec::new();
-        };
-        link.transmit_with(|bytes| {
-            let mut done = 0;
-            if let (Some(tcp), 0) = (direct.as_ref(), queued.load(Ordering::SeqCst)) {
-                done = write_now(tcp, bytes);
-            }
-            let rest = bytes.get(done..).unwrap_or_default();
-            if let (Some(out), false) = (out.as_ref(), rest.is_empty()) {
-                queued.fetch_add(1, Ordering::SeqCst);
-                if out.send(rest.to_vec()).is_err() {
-                    return Err(Error::new(
-                        ErrorKind::SendFailed,
-                        "the connection is broken",
-                    ));
-                }
-            }
-            Ok(())
-        });
-        std::iter::from_fn(|| link.ws.poll_event()).collect()
+    fn to_writer(&self, bytes: Vec<u8>) -> bool {
+        self.writer.send(bytes).is_ok()
     }
 }
 
@@ -145,48 +86,26 @@ fn write_now(_tcp: &TcpStream, _bytes: &[u8]) -> usize {
 
 /// One socket (a `SocketTask`, or the app socket).
 struct SocketShared {
-    /// `None` when the slot table refused the connect.
-    id: Option<SocketId>,
-    kind: SlotKind,
-    io: Mutex<Io>,
-    own: Scope,
-    app: Arc<AppSockets>,
+    /// Where its events go (its id is `None` when the slot table refused
+    /// the connect).
+    route: Arc<EventRoute>,
+    io: Mutex<SocketIo<Wire>>,
     tcp: Mutex<Option<TcpStream>>,
-    superseded: AtomicBool,
     connected: Completion<()>,
     /// Notified when `connected` ends (for [`SocketTask::wait_connected`]).
     connected_signal: Arc<(Mutex<()>, Condvar)>,
 }
 
 impl SocketShared {
-    /// Delivers `events` to this socket's listeners, then (app socket) to
-    /// the app-level ones, in order.
-    fn deliver(self: &Arc<Self>, events: Vec<SocketEvent>) {
-        if events.is_empty() || self.superseded_quietly() {
-            return;
-        }
-        let me = self.clone();
-        let dispatcher = match self.kind {
-            SlotKind::App => &self.app.scope.dispatcher,
-            SlotKind::Task => &self.own.dispatcher,
-        };
-        dispatcher.run(move || {
-            for event in &events {
-                if matches!(event, SocketEvent::Close { .. }) {
-                    me.app.finished(me.id);
-                }
-                me.own.listeners.snapshot().dispatch(event);
-                if me.kind == SlotKind::App {
-                    me.app.scope.listeners.snapshot().dispatch(event);
-                }
-            }
-        });
+    /// Delivers `events` (see `EventRoute::deliver`).
+    fn deliver(&self, events: Vec<SocketEvent>) {
+        self.route.deliver(events);
     }
 
     /// A superseded socket delivers nothing after its close event (which
     /// `connect_socket` delivered already).
     fn superseded_quietly(&self) -> bool {
-        self.superseded.load(Ordering::SeqCst)
+        self.route.is_superseded()
     }
 
     fn shutdown(&self) {
@@ -213,9 +132,7 @@ impl SocketShared {
             ws.close_with(Instant::now(), opts)?;
             io.flush()
         };
-        if let Some(id) = self.id {
-            lock(&self.app.slots).closing(id);
-        }
+        self.route.closing();
         self.deliver(events);
         Ok(())
     }
@@ -232,17 +149,8 @@ fn not_connected() -> Error {
 /// app-level listeners.
 #[derive(Default)]
 pub(crate) struct AppSockets {
-    slots: Mutex<SocketSlots>,
+    route: Arc<AppRoute>,
     app_socket: Mutex<Option<Arc<SocketShared>>>,
-    scope: Scope,
-}
-
-impl AppSockets {
-    fn finished(&self, id: Option<SocketId>) {
-        if let Some(id) = id {
-            lock(&self.slots).finished(id);
-        }
-    }
 }
 
 /// A `SocketTask`: one socket with its own listeners (and, for the app
@@ -255,7 +163,7 @@ pub struct SocketTask {
 impl std::fmt::Debug for SocketTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketTask")
-            .field("id", &self.shared.id.map(SocketId::get))
+            .field("id", &self.shared.route.id().map(SocketId::get))
             .finish()
     }
 }
@@ -272,35 +180,35 @@ impl SocketTask {
     }
     /// `onOpen`.
     pub fn on_open(&self, cb: Arc<OpenListener>) {
-        self.shared.own.listeners.on_open(cb);
+        self.shared.route.listeners().on_open(cb);
     }
     /// `onMessage`.
     pub fn on_message(&self, cb: Arc<MessageListener>) {
-        self.shared.own.listeners.on_message(cb);
+        self.shared.route.listeners().on_message(cb);
     }
     /// `onError`.
     pub fn on_error(&self, cb: Arc<ErrorListener>) {
-        self.shared.own.listeners.on_error(cb);
+        self.shared.route.listeners().on_error(cb);
     }
     /// `onClose`.
     pub fn on_close(&self, cb: Arc<CloseListener>) {
-        self.shared.own.listeners.on_close(cb);
+        self.shared.route.listeners().on_close(cb);
     }
     /// `offOpen(cb)`, or every open listener with `None`.
     pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
-        self.shared.own.listeners.off_open(cb);
+        self.shared.route.listeners().off_open(cb);
     }
     /// `offMessage(cb)`, or all with `None`.
     pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
-        self.shared.own.listeners.off_message(cb);
+        self.shared.route.listeners().off_message(cb);
     }
     /// `offError(cb)`, or all with `None`.
     pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
-        self.shared.own.listeners.off_error(cb);
+        self.shared.route.listeners().off_error(cb);
     }
     /// `offClose(cb)`, or all with `None`.
     pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
-        self.shared.own.listeners.off_close(cb);
+        self.shared.route.listeners().off_close(cb);
     }
     /// Waits until the connect has succeeded or failed.
     pub fn wait_connected(&self) -> Result<(), Error> {
@@ -325,38 +233,18 @@ pub(crate) fn connect_socket(
     listeners: SocketListeners,
 ) -> SocketTask {
     let app = client.sockets.clone();
-    let kind = if opts.multiple {
-        SlotKind::Task
-    } else {
-        SlotKind::App
-    };
-    // The options and URL are checked first: a connect that cannot start
-    // (codes 2-5, 8, 13) leaves the existing socket alone.
     let mut key = [0u8; 16];
-    let handshake = getrandom::fill(&mut key)
+    let planned = getrandom::fill(&mut key)
         .map_err(|e| Error::new(ErrorKind::Unknown, format!("no randomness: {e}")))
-        .and_then(|()| ClientHandshake::new(&client.ctx, &opts, key));
-    let plan = handshake
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|_| lock(&app.slots).connect(opts.multiple));
-    let (id, previous) = match &plan {
-        Ok(p) => (Some(p.id), p.previous),
-        Err(_) => (None, None),
-    };
+        .and_then(|()| app.route.plan_connect(&client.ctx, &opts, key));
+    let id = planned.as_ref().ok().map(|(_, plan)| plan.id);
+    let kind = SlotKind::for_multiple(opts.multiple);
     let signal = Arc::new((Mutex::new(()), Condvar::new()));
     let notify = signal.clone();
     let shared = Arc::new(SocketShared {
-        id,
-        kind,
-        io: Mutex::new(Io::new()),
-        own: Scope {
-            listeners: SharedListeners::new(listeners),
-            dispatcher: Dispatcher::default(),
-        },
-        app: app.clone(),
+        route: EventRoute::new(app.route.clone(), id, kind, listeners),
+        io: Mutex::new(SocketIo::new()),
         tcp: Mutex::new(None),
-        superseded: AtomicBool::new(false),
         connected: Completion::new(callbacks, move || {
             let _guard = lock(&notify.0);
             notify.1.notify_all();
@@ -366,15 +254,16 @@ pub(crate) fn connect_socket(
     let task = SocketTask {
         shared: shared.clone(),
     };
-    let (Ok(handshake), Ok(_)) = (handshake, plan.as_ref()) else {
-        if let Err(e) = plan {
+    let (handshake, plan) = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
             shared.connected.finish(Err(e));
+            return task;
         }
-        return task;
     };
     if kind == SlotKind::App {
         let old = lock(&app.app_socket).replace(shared.clone());
-        if let (Some(old), Some(previous)) = (old, previous) {
+        if let (Some(old), Some(previous)) = (old, plan.previous) {
             replace_app_socket(&old, previous);
         }
     }
@@ -398,7 +287,7 @@ pub(crate) fn connect_socket(
 fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
     match previous {
         Previous::FailConnect(_) => {
-            old.superseded.store(true, Ordering::SeqCst);
+            old.route.supersede();
             old.connected.finish(Err(superseded_error()));
             old.shutdown();
         }
@@ -411,14 +300,14 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
                 io.flush()
             };
             old.deliver(events);
-            old.superseded.store(true, Ordering::SeqCst);
+            old.route.supersede();
         }
     }
 }
 
 fn fail_connect(shared: &Arc<SocketShared>, error: Error) {
     shared.connected.finish(Err(error));
-    shared.app.finished(shared.id);
+    shared.route.finished();
 }
 
 /// The socket's reader thread: connect, then read until the connection
@@ -435,11 +324,9 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
         }
     };
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let mut config = ConnectionConfig::from_limits(client.ctx.limits());
-    config = config.close_timeout(mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT);
     // Masks from the OS generator, 64 per system call. A failed generator
     // leaves zero masks: still valid frames.
-    let masks = mpnet_core::ws::BatchedMasks::new(|buf: &mut [u8]| {
+    let ws = Connection::for_app(client.ctx.limits(), |buf: &mut [u8]| {
         buf.fill(0);
         let _ = getrandom::fill(buf);
     });
@@ -448,16 +335,11 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     } else {
         None
     };
-    let (events, queued) = {
+    let wire = Wire { direct, writer: tx };
+    let (events, queue) = {
         let mut io = lock(&shared.io);
-        io.link = Some(Link::new(
-            Connection::new(config, Box::new(masks)),
-            session,
-            leftover,
-        ));
-        io.out = Some(tx);
-        io.direct = direct;
-        (io.flush(), io.queued.clone())
+        io.open(Link::new(ws, session, leftover), wire);
+        (io.flush(), io.writer_queue())
     };
     let writer = match tcp.try_clone() {
         Ok(w) => w,
@@ -472,22 +354,16 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     let writer_shared = shared.clone();
     let writer_thread = std::thread::Builder::new()
         .name("mpnet-socket-writer".into())
-        .spawn(move || write_loop(writer, rx, &queued, &writer_shared));
-    if let Some(id) = shared.id {
-        let _ = lock(&shared.app.slots).opened(id);
-    }
+        .spawn(move || write_loop(writer, rx, &queue, &writer_shared));
+    let _ = shared.route.opened();
     // SPEC §7: success just before the open event (queued first by core).
     shared.connected.finish(Ok(()));
     shared.deliver(events);
     // Frames that came with the handshake response, after the open event.
-    feed(shared, Instant::now(), None);
+    feed(&shared.io, Instant::now(), None, |e| shared.deliver(e));
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
-    {
-        let mut io = lock(&shared.io);
-        io.out = None;
-        io.direct = None;
-    }
+    lock(&shared.io).close_outlet();
     if let Ok(handle) = writer_thread {
         let _ = handle.join();
     }
@@ -575,10 +451,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     // The read timeout last set (a system call only when it changes).
     let mut armed: Option<Duration> = None;
     loop {
-        let timeout = lock(&shared.io)
-            .link
-            .as_ref()
-            .and_then(|l| l.ws.poll_timeout());
+        let timeout = lock(&shared.io).link().and_then(|l| l.ws.poll_timeout());
         // Wake at least every READ_WAKE so a close() made while this read
         // blocks gets its close-handshake deadline honoured.
         let wait = timeout
@@ -594,7 +467,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         match read {
-            Ok(n) if n > 0 => feed(shared, now, Some((&mut buf, n))),
+            Ok(n) if n > 0 => feed(&shared.io, now, Some((&mut buf, n)), |e| shared.deliver(e)),
             other => {
                 let mut io = lock(&shared.io);
                 let Some(ws) = io.ws() else { return };
@@ -622,40 +495,17 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
     }
 }
 
-/// Gives the core what was read (the first `n` bytes of the buffer, which
-/// it may swap for another: see `Link::receive`), then steps it one
-/// message at a time, delivering each message's events (so a listener's
-/// answer is sent) before the next frame is read. `None`: only what the
-/// core already holds (what came with the handshake response).
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut read: Option<(&mut Vec<u8>, usize)>) {
-    loop {
-        let (fed, events) = {
-            let mut io = lock(&shared.io);
-            let Some(link) = io.link.as_mut() else { return };
-            if let Some((buf, n)) = read.take() {
-                link.receive(buf, n);
-            }
-            let fed = link.step(now);
-            (fed, io.flush())
-        };
-        shared.deliver(events);
-        if !fed {
-            return;
-        }
-    }
-}
-
 /// The writer thread: writes what the core queued, in order.
 fn write_loop(
     mut tcp: TcpStream,
     rx: mpsc::Receiver<Vec<u8>>,
-    queued: &AtomicUsize,
+    queue: &WriterQueue,
     shared: &Arc<SocketShared>,
 ) {
     while let Ok(bytes) = rx.recv() {
         let written = tcp.write_all(&bytes);
         if written.is_ok() {
-            queued.fetch_sub(1, Ordering::SeqCst);
+            queue.written();
         }
         if let Err(e) = written {
             let events = {
@@ -687,6 +537,6 @@ impl AppSockets {
         socket.close(opts)
     }
     pub(crate) fn listeners(&self) -> &SharedListeners {
-        &self.scope.listeners
+        self.route.listeners()
     }
 }

@@ -2,49 +2,42 @@
 //!
 //! Each socket has a reader task (connect, TLS, handshake, then reading)
 //! and a writer task (writing what the socket did not take at once), both
-//! spawned on the client's executor. The core's TLS session
-//! (`mpnet_core::tls_session`) and its `Connection` sit behind one lock
-//! that is never held across an await: the reader reads the raw socket
-//! with no lock held and then feeds the session and the core under it.
-//! Whatever the core queues is encrypted under the lock and written at once
-//! by the thread that queued it (a `send` caller, or the reader answering a
-//! ping) with a non-blocking write when the writer task has nothing
-//! queued; what the socket does not take goes through a channel to the
-//! writer task. So sending from any thread while messages arrive never
-//! waits and never deadlocks, whatever the peer does, and the common case
-//! costs no task hand-off. This is mpnet-blocking's design, with a task
-//! for its writer thread.
+//! spawned on the client's executor. The core's [`Link`] (the `Connection`
+//! and its TLS session) sits behind one lock that is never held across an
+//! await: the reader reads the raw socket with no lock held and then feeds
+//! the link under it. This is mpnet-blocking's design, with a task for its
+//! writer thread.
 //!
-//! Events reach listeners through a [`Dispatcher`] (`mpnet_core::dispatch`):
-//! delivered in order, one at a time, with no lock held, so a listener may
-//! call `send`, `close` or `connect_socket` itself. The app socket's events
-//! and the app-level listeners (`on_socket_open`, ...) share the app's
-//! dispatcher, which is what puts a replaced socket's close event before
-//! the new socket's open event. The rules (one socket per app, at most 5
-//! tasks, event order) are the core's (`mpnet_core::ws`). Listeners run on
-//! the executor's threads (or on the thread that calls `send`/`close`):
-//! keep them short.
+//! Which write goes where is the core's (`mpnet_core::ws::outlet`): at
+//! once, by the thread that queued the bytes (a `send` caller, the reader
+//! answering a ping), when the writer task holds nothing; else through a
+//! channel to the writer task. This module says how to write without
+//! waiting and how to reach the writer. Events reach listeners through the
+//! core's `mpnet_core::ws::route`: in order, one at a time, with no lock
+//! held, so a listener may call `send`, `close` or `connect_socket` itself.
+//! The rules (one socket per app, at most 5 tasks, event order) are the
+//! core's (`mpnet_core::ws`). Listeners run on the executor's threads (or
+//! on the thread that calls `send`/`close`): keep them short.
 
 use std::io;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use mpnet_core::dispatch::Dispatcher;
 use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::tls_session::TlsSession;
-use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId, SocketSlots};
+use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId};
 use mpnet_core::ws::connection::DEFAULT_CLOSE_TIMEOUT;
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
+use mpnet_core::ws::outlet::{feed, Outlet, SocketIo};
+use mpnet_core::ws::route::{AppRoute, EventRoute};
 use mpnet_core::ws::{
-    ClientHandshake, CloseOptions, ConnectOptions, Connection, ConnectionConfig, Link, SendOptions,
-    SocketEvent,
+    ClientHandshake, CloseOptions, ConnectOptions, Connection, Link, SendOptions, SocketEvent,
 };
 use mpnet_core::{tls, Error, ErrorKind};
 
@@ -56,85 +49,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Listeners plus the dispatcher that delivers to them.
-#[derive(Default)]
-struct Scope {
-    listeners: SharedListeners,
-    dispatcher: Dispatcher,
+/// Where a socket's bytes go: the socket itself, written without waiting,
+/// and the writer task.
+struct Wire {
+    direct: Arc<Async<TcpStream>>,
+    writer: Sender<Vec<u8>>,
 }
 
-/// A socket's I/O state, under one lock.
-struct Io {
-    /// The connection and its TLS session; `None` until the handshake has
-    /// succeeded.
-    link: Option<Link>,
-    /// Bytes for the writer task.
-    out: Option<Sender<Vec<u8>>>,
-    /// The socket, for the writes made at once (`None`: all through the
-    /// writer task).
-    direct: Option<Arc<Async<TcpStream>>>,
-    /// Buffers given to the writer task and not yet fully written: a
-    /// direct write is made only when this is 0, so bytes keep their order.
-    queued: Arc<AtomicUsize>,
-}
-
-impl Io {
-    fn new() -> Io {
-        Io {
-            link: None,
-            out: None,
-            direct: None,
-            queued: Arc::default(),
-        }
+impl Outlet for Wire {
+    fn write_now(&self, bytes: &[u8]) -> usize {
+        write_now(self.direct.get_ref(), bytes)
     }
-
-    /// The connection, once open.
-    fn ws(&mut self) -> Option<&mut Connection> {
-        self.link.as_mut().map(|l| &mut l.ws)
+    fn to_writer(&self, bytes: Vec<u8>) -> bool {
+        self.writer.try_send(bytes).is_ok()
     }
-
-    /// Writes what the core queued (TLS records for `wss`): at once when
-    /// the socket takes it, else through the writer task. Returns the
-    /// events to deliver.
-    fn flush(&mut self) -> Vec<SocketEvent> {
-        let Io {
-            link,
-            out,
-            direct,
-            queued,
-        } = self;
-        let Some(link) = link.as_mut() else {
-            return Vec::new();
-        };
-        link.transmit_with(|bytes| pass_on(bytes, direct, queued, out));
-        std::iter::from_fn(|| link.ws.poll_event()).collect()
-    }
-}
-
-/// Writes what the socket takes of `bytes` now, without waiting, when the
-/// writer task has nothing queued; the rest goes to the writer task (which
-/// meets the error, if the socket failed).
-fn pass_on(
-    bytes: &[u8],
-    direct: &Option<Arc<Async<TcpStream>>>,
-    queued: &AtomicUsize,
-    out: &Option<Sender<Vec<u8>>>,
-) -> Result<(), Error> {
-    let mut done = 0;
-    if let (Some(tcp), 0) = (direct, queued.load(Ordering::SeqCst)) {
-        done = write_now(tcp.get_ref(), bytes);
-    }
-    let rest = bytes.get(done..).unwrap_or_default();
-    if let (Some(out), false) = (out, rest.is_empty()) {
-        queued.fetch_add(1, Ordering::SeqCst);
-        if out.try_send(rest.to_vec()).is_err() {
-            return Err(Error::new(
-                ErrorKind::SendFailed,
-                "the connection is broken",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Writes what the (non-blocking) socket takes of `bytes`; returns how
@@ -155,15 +83,12 @@ fn write_now(mut tcp: &TcpStream, bytes: &[u8]) -> usize {
 
 /// One socket (a `SocketTask`, or the app socket).
 struct SocketShared {
-    /// `None` when the connect was refused before it started.
-    id: Option<SocketId>,
-    kind: SlotKind,
-    io: Mutex<Io>,
-    own: Scope,
-    app: Arc<AppSockets>,
+    /// Where its events go (its id is `None` when the connect was refused
+    /// before it started).
+    route: Arc<EventRoute>,
+    io: Mutex<SocketIo<Wire>>,
     /// The TCP socket, shut down to end the reader and the writer.
     tcp: Mutex<Option<TcpStream>>,
-    superseded: AtomicBool,
     connected: Completion<()>,
     /// Closed once the connect's result is stored: blocking and async
     /// waiters both wait on it.
@@ -176,25 +101,12 @@ struct SocketShared {
 }
 
 impl SocketShared {
-    fn new(
-        id: Option<SocketId>,
-        kind: SlotKind,
-        app: Arc<AppSockets>,
-        callbacks: Callbacks<()>,
-        listeners: SocketListeners,
-    ) -> Arc<Self> {
+    fn new(route: Arc<EventRoute>, callbacks: Callbacks<()>) -> Arc<Self> {
         let (done, connected_rx) = async_channel::bounded(1);
         Arc::new(SocketShared {
-            id,
-            kind,
-            io: Mutex::new(Io::new()),
-            own: Scope {
-                listeners: SharedListeners::new(listeners),
-                dispatcher: Dispatcher::default(),
-            },
-            app,
+            route,
+            io: Mutex::new(SocketIo::new()),
             tcp: Mutex::new(None),
-            superseded: AtomicBool::new(false),
             connected: Completion::new(callbacks, move || {
                 done.close();
             }),
@@ -204,34 +116,15 @@ impl SocketShared {
         })
     }
 
-    /// Delivers `events` to this socket's listeners, then (app socket) to
-    /// the app-level ones, in order.
-    fn deliver(self: &Arc<Self>, events: Vec<SocketEvent>) {
-        if events.is_empty() || self.superseded_quietly() {
-            return;
-        }
-        let me = self.clone();
-        let dispatcher = match self.kind {
-            SlotKind::App => &self.app.scope.dispatcher,
-            SlotKind::Task => &self.own.dispatcher,
-        };
-        dispatcher.run(move || {
-            for event in &events {
-                if matches!(event, SocketEvent::Close { .. }) {
-                    me.app.finished(me.id);
-                }
-                me.own.listeners.snapshot().dispatch(event);
-                if me.kind == SlotKind::App {
-                    me.app.scope.listeners.snapshot().dispatch(event);
-                }
-            }
-        });
+    /// Delivers `events` (see `EventRoute::deliver`).
+    fn deliver(&self, events: Vec<SocketEvent>) {
+        self.route.deliver(events);
     }
 
     /// A superseded socket delivers nothing after its close event (which
     /// `connect_socket` delivered already).
     fn superseded_quietly(&self) -> bool {
-        self.superseded.load(Ordering::SeqCst)
+        self.route.is_superseded()
     }
 
     fn shutdown(&self) {
@@ -262,9 +155,7 @@ impl SocketShared {
             ws.close_with(Instant::now(), opts)?;
             io.flush()
         };
-        if let Some(id) = self.id {
-            lock(&self.app.slots).closing(id);
-        }
+        self.route.closing();
         self.rearm();
         self.deliver(events);
         Ok(())
@@ -282,17 +173,8 @@ fn not_connected() -> Error {
 /// app-level listeners.
 #[derive(Default)]
 pub(crate) struct AppSockets {
-    slots: Mutex<SocketSlots>,
+    route: Arc<AppRoute>,
     app_socket: Mutex<Option<Arc<SocketShared>>>,
-    scope: Scope,
-}
-
-impl AppSockets {
-    fn finished(&self, id: Option<SocketId>) {
-        if let Some(id) = id {
-            lock(&self.slots).finished(id);
-        }
-    }
 }
 
 /// A `SocketTask`: one socket with its own listeners (and, for the app
@@ -305,7 +187,7 @@ pub struct SocketTask {
 impl std::fmt::Debug for SocketTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketTask")
-            .field("id", &self.shared.id.map(SocketId::get))
+            .field("id", &self.shared.route.id().map(SocketId::get))
             .finish()
     }
 }
@@ -323,35 +205,35 @@ impl SocketTask {
     }
     /// `onOpen`.
     pub fn on_open(&self, cb: Arc<OpenListener>) {
-        self.shared.own.listeners.on_open(cb);
+        self.shared.route.listeners().on_open(cb);
     }
     /// `onMessage`.
     pub fn on_message(&self, cb: Arc<MessageListener>) {
-        self.shared.own.listeners.on_message(cb);
+        self.shared.route.listeners().on_message(cb);
     }
     /// `onError`.
     pub fn on_error(&self, cb: Arc<ErrorListener>) {
-        self.shared.own.listeners.on_error(cb);
+        self.shared.route.listeners().on_error(cb);
     }
     /// `onClose`.
     pub fn on_close(&self, cb: Arc<CloseListener>) {
-        self.shared.own.listeners.on_close(cb);
+        self.shared.route.listeners().on_close(cb);
     }
     /// `offOpen(cb)`, or every open listener with `None`.
     pub fn off_open(&self, cb: Option<&Arc<OpenListener>>) {
-        self.shared.own.listeners.off_open(cb);
+        self.shared.route.listeners().off_open(cb);
     }
     /// `offMessage(cb)`, or all with `None`.
     pub fn off_message(&self, cb: Option<&Arc<MessageListener>>) {
-        self.shared.own.listeners.off_message(cb);
+        self.shared.route.listeners().off_message(cb);
     }
     /// `offError(cb)`, or all with `None`.
     pub fn off_error(&self, cb: Option<&Arc<ErrorListener>>) {
-        self.shared.own.listeners.off_error(cb);
+        self.shared.route.listeners().off_error(cb);
     }
     /// `offClose(cb)`, or all with `None`.
     pub fn off_close(&self, cb: Option<&Arc<CloseListener>>) {
-        self.shared.own.listeners.off_close(cb);
+        self.shared.route.listeners().off_close(cb);
     }
     /// Blocks the thread until the connect has succeeded or failed. Not
     /// for use inside async code (use [`connected`](Self::connected) there),
@@ -387,27 +269,23 @@ pub(crate) fn connect_socket(
     listeners: SocketListeners,
 ) -> SocketTask {
     let app = client.inner.sockets.clone();
-    let kind = if opts.multiple {
-        SlotKind::Task
-    } else {
-        SlotKind::App
-    };
+    let kind = SlotKind::for_multiple(opts.multiple);
     // The options first: a connect with bad options replaces nothing
-    // (`SocketSlots::connect`).
+    // (`AppRoute::plan_connect`).
     let mut key = [0u8; 16];
     let planned = getrandom::fill(&mut key)
         .map_err(|e| Error::new(ErrorKind::Unknown, format!("no randomness: {e}")))
-        .and_then(|()| ClientHandshake::new(&client.inner.ctx, &opts, key))
-        .and_then(|h| Ok((h, lock(&app.slots).connect(opts.multiple)?)));
+        .and_then(|()| app.route.plan_connect(&client.inner.ctx, &opts, key));
+    let id = planned.as_ref().ok().map(|(_, plan)| plan.id);
+    let route = EventRoute::new(app.route.clone(), id, kind, listeners);
+    let shared = SocketShared::new(route, callbacks);
     let (handshake, plan) = match planned {
         Ok(planned) => planned,
         Err(e) => {
-            let shared = SocketShared::new(None, kind, app, callbacks, listeners);
             shared.connected.finish(Err(e));
             return SocketTask { shared };
         }
     };
-    let shared = SocketShared::new(Some(plan.id), kind, app.clone(), callbacks, listeners);
     if kind == SlotKind::App {
         let old = lock(&app.app_socket).replace(shared.clone());
         if let (Some(old), Some(previous)) = (old, plan.previous) {
@@ -455,7 +333,7 @@ struct Opened {
 fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
     match previous {
         Previous::FailConnect(_) => {
-            old.superseded.store(true, Ordering::SeqCst);
+            old.route.supersede();
             old.connected.finish(Err(superseded_error()));
             old.stop.cancel();
             old.shutdown();
@@ -469,7 +347,7 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
                 io.flush()
             };
             old.deliver(events);
-            old.superseded.store(true, Ordering::SeqCst);
+            old.route.supersede();
             old.rearm();
         }
     }
@@ -477,7 +355,7 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
 
 fn fail_connect(shared: &Arc<SocketShared>, error: Error) {
     shared.connected.finish(Err(error));
-    shared.app.finished(shared.id);
+    shared.route.finished();
 }
 
 /// Ends a socket whose reader task is dropped before the connection ended
@@ -546,48 +424,38 @@ async fn run(
     let Opened { tcp, tls, leftover } = opened;
     let tcp = Arc::new(tcp);
     let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
-    let config =
-        ConnectionConfig::from_limits(client.ctx.limits()).close_timeout(DEFAULT_CLOSE_TIMEOUT);
     // Masks from the OS generator, 64 per system call. A failed generator
     // leaves zero masks: still valid frames.
-    let masks = mpnet_core::ws::BatchedMasks::new(|buf: &mut [u8]| {
+    let ws = Connection::for_app(client.ctx.limits(), |buf: &mut [u8]| {
         buf.fill(0);
         let _ = getrandom::fill(buf);
     });
+    let wire = Wire {
+        direct: tcp.clone(),
+        writer: tx,
+    };
     let events = {
         let mut io = lock(&shared.io);
-        io.link = Some(Link::new(
-            Connection::new(config, Box::new(masks)),
-            tls,
-            leftover,
-        ));
-        io.out = Some(tx);
-        io.direct = Some(tcp.clone());
+        io.open(Link::new(ws, tls, leftover), wire);
         io.flush()
     };
     let _ = hand_over.try_send((tcp.clone(), rx));
-    if let Some(id) = shared.id {
-        if lock(&shared.app.slots).opened(id).is_err() {
-            // Superseded as the handshake ended (its connect failed with
-            // 2): dropped without any event.
-            shared.shutdown();
-            return;
-        }
+    if shared.route.opened().is_err() {
+        // Superseded as the handshake ended (its connect failed with 2):
+        // dropped without any event.
+        shared.shutdown();
+        return;
     }
     // SPEC §7: success just before the open event (queued first by core).
     shared.connected.finish(Ok(()));
     shared.deliver(events);
     // Frames that came with the handshake response (and, under TLS, any
     // records read with it), after the open event.
-    feed(shared, Instant::now(), None);
+    feed(&shared.io, Instant::now(), None, |e| shared.deliver(e));
     read_loop(&tcp, shared).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
-    {
-        let mut io = lock(&shared.io);
-        io.out = None;
-        io.direct = None;
-    }
+    lock(&shared.io).close_outlet();
     let limit = async {
         Timer::after(DEFAULT_CLOSE_TIMEOUT).await;
     };
@@ -670,7 +538,7 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
         // close frame that came with the handshake response) reads no more.
         let deadline = {
             let io = lock(&shared.io);
-            match io.link.as_ref().map(|l| &l.ws) {
+            match io.link().map(|l| &l.ws) {
                 Some(ws) if !ws.is_terminated() => ws.poll_timeout(),
                 _ => return,
             }
@@ -718,7 +586,7 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
             }
         };
         if let Some(n) = received {
-            feed(shared, now, Some((&mut buf, n)));
+            feed(&shared.io, now, Some((&mut buf, n)), |e| shared.deliver(e));
         }
         let (events, terminated) = {
             let mut io = lock(&shared.io);
@@ -732,32 +600,9 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
         // An answer queued for the writer task goes out before this task
         // reads again: the read would most likely find nothing yet (two
         // system calls and a re-registration) and delay the answer.
-        let queued = lock(&shared.io).out.as_ref().is_some_and(|o| !o.is_empty());
+        let queued = lock(&shared.io).writer_queue().is_busy();
         if queued {
             future::yield_now().await;
-        }
-    }
-}
-
-/// Gives the core what was read (the first `n` bytes of the buffer, which
-/// it may swap for another: see `Link::receive`), then steps it one
-/// message at a time, delivering each message's events (so a listener's
-/// answer is written) before the next frame is read. `None`: only what the
-/// core already holds (what came with the handshake response).
-fn feed(shared: &Arc<SocketShared>, now: Instant, mut read: Option<(&mut Vec<u8>, usize)>) {
-    loop {
-        let (fed, events) = {
-            let mut io = lock(&shared.io);
-            let Some(link) = io.link.as_mut() else { return };
-            if let Some((buf, n)) = read.take() {
-                link.receive(buf, n);
-            }
-            let fed = link.step(now);
-            (fed, io.flush())
-        };
-        shared.deliver(events);
-        if !fed {
-            return;
         }
     }
 }
@@ -768,11 +613,11 @@ async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
     let Ok((tcp, rx)) = handed.recv().await else {
         return;
     };
-    let queued = lock(&shared.io).queued.clone();
+    let queue = lock(&shared.io).writer_queue();
     while let Ok(bytes) = rx.recv().await {
         let written = (&*tcp).write_all(&bytes).await;
         if written.is_ok() {
-            queued.fetch_sub(1, Ordering::SeqCst);
+            queue.written();
         }
         if let Err(e) = written {
             let events = {
@@ -804,6 +649,6 @@ impl AppSockets {
         socket.close(opts)
     }
     pub(crate) fn listeners(&self) -> &SharedListeners {
-        &self.scope.listeners
+        self.route.listeners()
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mpnet_core::request::{DataType, Method, RequestOptions, ResponseData};
 
-use super::{rate_threads, row, take_turns, ConnCount, CpuLog, Ctx, Measure, ThreadsCpu};
+use super::{row, take_turns, ConnCount, CpuLog, Ctx, Measure, ThreadsCpu};
 use crate::clients::{self, POOL_PER_HOST};
 
 const TARGET: &str = "≥ 1.2x ureq";
@@ -146,7 +146,7 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
     let f_mpnet = mget(&mpnet);
     let f_default = mget(&mpnet_default);
     let f_ureq = || ureq_get(&agent, &url);
-    let cpu = ThreadsCpu::new(2);
+    let cpu = ThreadsCpu::new(3);
     let clients: Vec<(String, Measure<'_>)> = vec![
         (
             "mpnet-blocking".into(),
@@ -158,7 +158,7 @@ pub(crate) fn keepalive_concurrent(c: &Ctx<'_>) -> Result<(), String> {
         ),
         (
             "mpnet-blocking, defaults".into(),
-            Box::new(|| rate_threads(n, 3, cfg.budget, cfg.max_requests, &f_default)),
+            Box::new(|| cpu.rate(2, n, 3, cfg.budget, cfg.max_requests, &f_default)),
         ),
     ];
     let mut s = take_turns(cfg.runs, clients).into_iter();

@@ -305,7 +305,7 @@ impl ThreadsCpu {
         }
     }
 
-    /// [`rate_threads`], logging client `i`'s CPU per call: the sum of its
+    /// [`rate_threads`] for client `i`, logging its CPU per call: the sum of its
     /// threads' own (each over its timed calls) and the server threads'
     /// over the whole run.
     pub(crate) fn rate(
@@ -320,7 +320,7 @@ impl ThreadsCpu {
         let client_ns = AtomicU64::new(0);
         let server = process_cpu(true);
         let done = AtomicU64::new(0);
-        let rate = rate_threads_with(threads, warm, budget, max, f, &done, Some(&client_ns))?;
+        let rate = rate_threads(threads, warm, budget, max, f, &done, Some(&client_ns))?;
         let server = process_cpu(true).saturating_sub(server);
         let calls = done.load(Ordering::Relaxed);
         if calls > 0 {
@@ -348,20 +348,10 @@ impl ThreadsCpu {
 }
 
 /// `threads` threads call `f` (each first `warm` times untimed, then until
-/// `budget` passes or `max` calls in all); returns calls per second in all.
-pub(crate) fn rate_threads(
-    threads: usize,
-    warm: usize,
-    budget: Duration,
-    max: u64,
-    f: &(dyn Fn() -> Result<(), String> + Sync),
-) -> Result<f64, String> {
-    rate_threads_with(threads, warm, budget, max, f, &AtomicU64::new(0), None)
-}
-
-/// [`rate_threads`], counting the timed calls in `done` and, with
-/// `cpu_ns`, adding each thread's CPU time over its timed calls to it.
-fn rate_threads_with(
+/// `budget` passes or `max` calls in all, counted in `done`); returns calls
+/// per second in all. With `cpu_ns`, each thread adds its CPU time over its
+/// timed calls to it.
+fn rate_threads(
     threads: usize,
     warm: usize,
     budget: Duration,

@@ -48,6 +48,19 @@ pub enum SlotKind {
     Task,
 }
 
+impl SlotKind {
+    /// The kind a `connectSocket` asks for: a task with `multiple: true`,
+    /// else the app socket.
+    #[must_use]
+    pub fn for_multiple(multiple: bool) -> SlotKind {
+        if multiple {
+            SlotKind::Task
+        } else {
+            SlotKind::App
+        }
+    }
+}
+
 /// Where a socket is in its life, as far as the app rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

@@ -199,6 +199,17 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// What a transport opens for `my.connectSocket`: a connection with the
+    /// app's `limits` ([`ConnectionConfig::from_limits`]) whose masks come
+    /// from `fill` (the caller's randomness, which must fill the whole
+    /// slice), 64 at a time ([`BatchedMasks`](super::BatchedMasks)).
+    pub fn for_app(limits: &Limits, fill: impl FnMut(&mut [u8]) + Send + 'static) -> Self {
+        Connection::new(
+            ConnectionConfig::from_limits(limits),
+            Box::new(super::BatchedMasks::new(fill)),
+        )
+    }
+
     /// A connection that has just opened (the handshake succeeded); the
     /// `Open` event is queued. `masks` gives the mask of every frame sent.
     pub fn new(config: ConnectionConfig, masks: Box<dyn MaskSource + Send>) -> Self {

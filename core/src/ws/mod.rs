@@ -72,6 +72,8 @@
 //! | `link.rs` | a connection with its TLS session: received bytes in, one message a step; frames out, encrypted |
 //! | `listeners.rs` | on/off listener lists |
 //! | `app.rs` | one app socket, up to 5 tasks: `SocketSlots` |
+//! | `route.rs` | where a socket's events go: its listeners, the app's, the slot table |
+//! | `outlet.rs` | a link under its transport's lock: bytes written at once or through the writer, stepped one message at a time |
 
 pub mod app;
 pub mod connection;
@@ -81,6 +83,8 @@ pub mod handshake;
 pub mod link;
 pub mod listeners;
 pub mod options;
+pub mod outlet;
+pub mod route;
 pub mod utf8;
 
 pub use app::{ConnectPlan, Previous, SocketId, SocketSlots};
