@@ -27,7 +27,7 @@ use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId};
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SharedListeners, SocketListeners,
 };
-use mpnet_core::ws::outlet::{feed, Outlet, SocketIo, WriterQueue};
+use mpnet_core::ws::outlet::{feed, not_connected, Outlet, SocketIo, WriterQueue};
 use mpnet_core::ws::route::{AppRoute, EventRoute};
 use mpnet_core::ws::{
     ClientHandshake, CloseOptions, ConnectOptions, Connection, Link, SendOptions, SocketEvent,
@@ -114,35 +114,18 @@ impl SocketShared {
         }
     }
 
-    fn send(self: &Arc<Self>, opts: &SendOptions) -> Result<(), Error> {
-        let events = {
-            let mut io = lock(&self.io);
-            let ws = io.ws().ok_or_else(not_connected)?;
-            ws.send(opts)?;
-            io.flush()
-        };
+    fn send(&self, opts: &SendOptions) -> Result<(), Error> {
+        let events = lock(&self.io).send(opts)?;
         self.deliver(events);
         Ok(())
     }
 
-    fn close(self: &Arc<Self>, opts: &CloseOptions) -> Result<(), Error> {
-        let events = {
-            let mut io = lock(&self.io);
-            let ws = io.ws().ok_or_else(not_connected)?;
-            ws.close_with(Instant::now(), opts)?;
-            io.flush()
-        };
+    fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
+        let events = lock(&self.io).close(Instant::now(), opts)?;
         self.route.closing();
         self.deliver(events);
         Ok(())
     }
-}
-
-fn not_connected() -> Error {
-    Error::new(
-        ErrorKind::NotConnected,
-        "the socket is not open: connect first and wait for the open event",
-    )
 }
 
 /// The sockets of one app: the slot table, the app socket and the
@@ -292,13 +275,7 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
             old.shutdown();
         }
         Previous::Close(_) => {
-            let events = {
-                let mut io = lock(&old.io);
-                if let Some(ws) = io.ws() {
-                    ws.supersede(Instant::now());
-                }
-                io.flush()
-            };
+            let events = lock(&old.io).supersede(Instant::now());
             old.deliver(events);
             old.route.supersede();
         }

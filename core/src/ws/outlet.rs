@@ -56,7 +56,7 @@ use std::time::Instant;
 
 use crate::error::{Error, ErrorKind};
 
-use super::{Connection, Link, SocketEvent};
+use super::{CloseOptions, Connection, Link, SendOptions, SocketEvent};
 
 /// How a transport writes one socket's bytes.
 pub trait Outlet {
@@ -142,6 +142,32 @@ impl<O: Outlet> SocketIo<O> {
         self.link.as_mut().map(|l| &mut l.ws)
     }
 
+    /// `SocketTask.send` (SPEC §7 `sendSocketMessage`): the frame queued
+    /// and written ([`flush`](Self::flush)); returns the events to deliver.
+    /// 10 before the socket is open; 11 when `isBuffer` data is not base64.
+    pub fn send(&mut self, opts: &SendOptions) -> Result<Vec<SocketEvent>, Error> {
+        self.ws().ok_or_else(not_connected)?.send(opts)?;
+        Ok(self.flush())
+    }
+
+    /// `SocketTask.close` (SPEC §7 `closeSocket`) at `now`: the close frame
+    /// queued and written; returns the events to deliver. 10 before the
+    /// socket is open.
+    pub fn close(&mut self, now: Instant, opts: &CloseOptions) -> Result<Vec<SocketEvent>, Error> {
+        self.ws().ok_or_else(not_connected)?.close_with(now, opts)?;
+        Ok(self.flush())
+    }
+
+    /// A newer `connectSocket` replaced this open app socket
+    /// ([`Connection::supersede`]); returns the events to deliver (its close
+    /// event, 1000). Nothing when it is not open.
+    pub fn supersede(&mut self, now: Instant) -> Vec<SocketEvent> {
+        if let Some(ws) = self.ws() {
+            ws.supersede(now);
+        }
+        self.flush()
+    }
+
     /// Writes what the connection queued (TLS records for `wss`): at once
     /// when the writer holds nothing and the socket takes it, else through
     /// the writer. Returns the events to deliver (a writer that is gone
@@ -158,6 +184,15 @@ impl<O: Outlet> SocketIo<O> {
         link.transmit_with(|bytes| pass_on(bytes, outlet.as_ref(), queued));
         std::iter::from_fn(|| link.ws.poll_event()).collect()
     }
+}
+
+/// The error of a `send` or `close` before the socket is open (SPEC §7: 10).
+#[must_use]
+pub fn not_connected() -> Error {
+    Error::new(
+        ErrorKind::NotConnected,
+        "the socket is not open: connect first and wait for the open event",
+    )
 }
 
 /// Writes `bytes` at once where it may, and hands the rest to the writer.
