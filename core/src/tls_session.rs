@@ -92,7 +92,9 @@ enum Event {
 }
 
 /// A TLS client session. Errors are rustls's own; after one, the session
-/// is dead (every later call gives the same error), and
+/// is dead: every later call gives the same error, except that the reads
+/// first hand out the plaintext decrypted before it (and a socket read
+/// taken meanwhile is dropped unread), and
 /// [`transmit`](Self::transmit) may hold an alert for the peer, worth one
 /// best-effort write.
 pub struct TlsSession {
@@ -109,8 +111,9 @@ pub struct TlsSession {
     pending: Vec<u8>,
     pending_start: usize,
     peer_closed: bool,
-    /// The error that ended the session: every later call returns it
-    /// (rustls must not be driven past a fatal error).
+    /// The error that ended the session: every later call returns it,
+    /// once the plaintext decrypted before it is handed out (rustls must
+    /// not be driven past a fatal error).
     failed: Option<rustls::Error>,
 }
 
@@ -290,9 +293,17 @@ impl TlsSession {
     /// processed: the session then keeps `buf`'s storage and leaves its own
     /// in `buf`, at least as long as `buf` was, for the next read. Else the
     /// bytes are appended to what is waiting. Fails when the session would
-    /// then hold more than [`MAX_INCOMING`] unprocessed bytes.
+    /// then hold more than [`MAX_INCOMING`] unprocessed bytes, or has
+    /// failed; a session that failed while it keeps plaintext decrypted
+    /// before the failure drops the bytes instead (the reads hand out that
+    /// plaintext, then the error).
     pub fn received_in(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<(), rustls::Error> {
-        self.check_alive()?;
+        self.check_kept_or_alive()?;
+        if self.failed.is_some() {
+            // Failed with plaintext still kept: the bytes can no longer be
+            // read; the kept plaintext comes out, then the error.
+            return Ok(());
+        }
         let n = n.min(buf.len());
         if self.in_end - self.in_start + n > MAX_INCOMING {
             return Err(self.fail(too_much_incoming()));
@@ -936,6 +947,43 @@ pub(crate) mod tests {
             Err(rustls::Error::DecryptError)
         ));
         assert!(client.encrypt(b"more").is_err());
+    }
+
+    #[test]
+    fn after_a_failure_kept_plaintext_outlives_new_reads_and_a_take_of_nothing() {
+        let ca = TestCa::new();
+        let (mut client, mut server) = pair(&ca);
+        deliver_to_server(&mut client, &mut server);
+        let mut wire = server_records(&mut server, b"one");
+        wire.extend(server_records(&mut server, b"two"));
+        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
+        wire.extend_from_slice(&[0xAB; 32]);
+        let mut read = wire.clone();
+        client.received_in(&mut read, wire.len()).expect("in");
+        assert!(client.encrypt(b"answer").is_err());
+        assert!(client.has_failed() && client.keeps_plaintext());
+        // A take of nothing keeps it all (the documented contract).
+        for _ in 0..3 {
+            assert_eq!(
+                client.read_plaintext_with(&mut |_| (0, true)),
+                Ok(Plaintext::Data(0))
+            );
+        }
+        // A read taken meanwhile is dropped, not an error before the data.
+        let mut more = vec![0u8; 8];
+        assert_eq!(client.received_in(&mut more, 8), Ok(()));
+        assert!(client.has_unread_input());
+        let mut dst = [0u8; 2];
+        let mut got = Vec::new();
+        while let Ok(Plaintext::Data(n)) = client.read_plaintext(&mut dst) {
+            got.extend_from_slice(&dst[..n]);
+        }
+        assert_eq!(got, b"onetwo");
+        assert!(client.read_plaintext(&mut dst).is_err());
+        assert!(
+            client.received_in(&mut more, 8).is_err(),
+            "nothing kept: the error"
+        );
     }
 
     #[test]

@@ -574,9 +574,10 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
         if terminated {
             return;
         }
-        // An answer queued for the writer task goes out before this task
-        // reads again: the read would most likely find nothing yet (two
-        // system calls and a re-registration) and delay the answer.
+        // While the writer task holds bytes (an answer the socket did not
+        // take at once, waiting or being written), it gets a turn before
+        // this task reads again: the read would most likely find nothing
+        // yet (two system calls and a re-registration) and delay the answer.
         let queued = lock(&shared.io).writer_queue().is_busy();
         if queued {
             future::yield_now().await;

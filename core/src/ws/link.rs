@@ -208,9 +208,13 @@ impl Link {
     /// while the rest is encrypted, instead of waiting for all of it. An
     /// error from `pass_on`, or from the encryption, fails the connection
     /// with it (and nothing more is passed on); when the encryption failed
-    /// on a received record that does not decrypt, the messages received
-    /// before that record come out of the next [`step`](Self::step)s
-    /// first, and the failure after them.
+    /// the TLS session while it keeps plaintext decrypted before the failure
+    /// (rustls takes in what was received before it writes, and may meet a
+    /// record that does not decrypt), the messages in that plaintext come
+    /// out of the next [`step`](Self::step)s first, and the failure after
+    /// them. Transports step until `step` returns `false` before they read
+    /// again, so those steps come; a [`receive`](Self::receive) made
+    /// meanwhile drops its bytes without losing the messages.
     pub fn transmit_with(&mut self, mut pass_on: impl FnMut(&[u8]) -> Result<(), Error>) {
         let Link {
             ws, tls, frames, ..
@@ -519,6 +523,44 @@ mod tests {
                 "{events:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_read_taken_while_the_failure_waits_loses_no_message() {
+        let ca = TestCa::new();
+        let (client, mut server) = pair(&ca);
+        let mut link = Link::new(connection(), Some(client), Vec::new());
+        let mut wire = Vec::new();
+        for text in ["one", "two", "three"] {
+            server
+                .writer()
+                .write_all(&text_frame(text))
+                .expect("server write");
+            wire.extend(server_output(&mut server));
+        }
+        wire.extend_from_slice(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!");
+        let mut read = wire.clone();
+        link.receive(&mut read, wire.len());
+        let now = Instant::now();
+        assert!(link.step(now));
+        let mut events: Vec<_> = std::iter::from_fn(|| link.ws.poll_event()).collect();
+        link.ws.send_text("thanks").expect("send");
+        link.transmit_with(|_| Ok(()));
+        assert!(
+            !link.ws.is_terminated(),
+            "the failure waits for the messages"
+        );
+        let mut more = vec![0u8; 16];
+        link.receive(&mut more, 1);
+        while link.step(now) {
+            events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+        }
+        events.extend(std::iter::from_fn(|| link.ws.poll_event()));
+        assert_eq!(texts(&events), ["one", "two", "three"], "{events:?}");
+        assert!(
+            matches!(events.last(), Some(SocketEvent::Close { code: 1006, .. })),
+            "{events:?}"
+        );
     }
 
     #[test]
