@@ -19,6 +19,7 @@
 //! core's (`mpnet_core::ws`). Listeners run on the executor's threads (or
 //! on the thread that calls `send`/`close`): keep them short.
 
+use std::future::Future as _;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -520,8 +521,20 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
                 _ => return,
             }
         };
+        // Whether the read below had to wait for the reactor.
+        let mut waited = false;
         let woke = {
-            let read = async { Woke::Read((&*tcp).read(&mut buf).await) };
+            let read = async {
+                let mut socket = tcp;
+                let mut reading = socket.read(&mut buf);
+                let got = future::poll_fn(|cx| {
+                    let polled = std::pin::Pin::new(&mut reading).poll(cx);
+                    waited |= polled.is_pending();
+                    polled
+                })
+                .await;
+                Woke::Read(got)
+            };
             let timer = async {
                 match deadline {
                     Some(at) => {
@@ -537,6 +550,14 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
             };
             future::or(read, future::or(timer, rearm)).await
         };
+        if waited && matches!(woke, Woke::Read(Ok(_))) {
+            // The reactor's event that ended the wait stays marked on the
+            // socket after the read took its bytes, and would make the
+            // next read that finds nothing try again at once (a second
+            // `recvfrom` for nothing) before it registers: take the mark
+            // now. It is `Ready` at once, with no system call.
+            let _ = future::poll_once(future::poll_fn(|cx| tcp.poll_readable(cx))).await;
+        }
         let now = Instant::now();
         let received = {
             let mut io = lock(&shared.io);
