@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 
 use crate::Env;
 
+/// A TLS application-data record of the right shape that no session can
+/// decrypt (written past the server's session by the kit's raw steps).
+const BAD_RECORD: &[u8] = b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!";
+
 /// An event log shared with a transport's listeners.
 pub type Log = Arc<Mutex<Vec<Value>>>;
 
@@ -427,7 +431,7 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                     env.ca.leaf(),
                     vec![
                         Step::AcceptWebSocket(Vec::new()),
-                        Step::WriteRaw(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!".to_vec()),
+                        Step::WriteRaw(BAD_RECORD.to_vec()),
                         Step::read_bytes(1 << 20),
                     ],
                 );
@@ -459,7 +463,7 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                                 .iter()
                                 .map(|t| [&[0x81, t.len() as u8][..], t.as_bytes()].concat())
                                 .collect(),
-                            raw: b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!".to_vec(),
+                            raw: BAD_RECORD.to_vec(),
                         },
                         Step::read_bytes(1 << 20),
                     ],

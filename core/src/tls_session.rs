@@ -843,7 +843,7 @@ pub(crate) mod tests {
     }
 
     /// `data` written by the server, as its TLS records.
-    fn server_records(server: &mut ServerConnection, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn server_records(server: &mut ServerConnection, data: &[u8]) -> Vec<u8> {
         server.writer().write_all(data).expect("server write");
         server_output(server)
     }
@@ -882,17 +882,31 @@ pub(crate) mod tests {
         assert_eq!([first, second].concat(), data);
     }
 
-    #[test]
-    fn plaintext_before_a_bad_record_comes_first_then_the_error() {
+    /// An application-data record of the right shape whose tag cannot
+    /// match: it does not decrypt.
+    pub(crate) fn bad_record() -> Vec<u8> {
+        [&[0x17, 3, 3, 0, 32][..], &[0xAB; 32]].concat()
+    }
+
+    /// A client that has received, in one read, one record for each of
+    /// `pieces` (written by its server) and then [`bad_record`].
+    fn received_then_a_bad_record(pieces: &[&[u8]]) -> TlsSession {
         let ca = TestCa::new();
         let (mut client, mut server) = pair(&ca);
         deliver_to_server(&mut client, &mut server);
-        let mut wire = server_records(&mut server, b"before");
-        // A record of the right shape whose tag cannot match.
-        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
-        wire.extend_from_slice(&[0xAB; 32]);
+        let mut wire: Vec<u8> = pieces
+            .iter()
+            .flat_map(|piece| server_records(&mut server, piece))
+            .collect();
+        wire.extend(bad_record());
         let mut read = wire.clone();
         client.received_in(&mut read, wire.len()).expect("in");
+        client
+    }
+
+    #[test]
+    fn plaintext_before_a_bad_record_comes_first_then_the_error() {
+        let mut client = received_then_a_bad_record(&[b"before"]);
         let mut dst = [0u8; 64];
         assert_eq!(client.read_plaintext(&mut dst), Ok(Plaintext::Data(6)));
         assert_eq!(&dst[..6], b"before");
@@ -905,15 +919,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_encrypt_that_meets_a_bad_record_fails_and_the_plaintext_before_it_still_comes_out() {
-        let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
-        deliver_to_server(&mut client, &mut server);
-        let mut wire = server_records(&mut server, b"one");
-        wire.extend(server_records(&mut server, b"two"));
-        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
-        wire.extend_from_slice(&[0xAB; 32]);
-        let mut read = wire.clone();
-        client.received_in(&mut read, wire.len()).expect("in");
+        let mut client = received_then_a_bad_record(&[b"one", b"two"]);
         // The reader takes the first record and stops there.
         let mut first = Vec::new();
         let mut take = |p: &[u8]| {
@@ -951,15 +957,7 @@ pub(crate) mod tests {
 
     #[test]
     fn after_a_failure_kept_plaintext_outlives_new_reads_and_a_take_of_nothing() {
-        let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
-        deliver_to_server(&mut client, &mut server);
-        let mut wire = server_records(&mut server, b"one");
-        wire.extend(server_records(&mut server, b"two"));
-        wire.extend_from_slice(&[0x17, 3, 3, 0, 32]);
-        wire.extend_from_slice(&[0xAB; 32]);
-        let mut read = wire.clone();
-        client.received_in(&mut read, wire.len()).expect("in");
+        let mut client = received_then_a_bad_record(&[b"one", b"two"]);
         assert!(client.encrypt(b"answer").is_err());
         assert!(client.has_failed() && client.keeps_plaintext());
         // A take of nothing keeps it all (the documented contract).

@@ -456,6 +456,21 @@ fn satisfied(buf: &[u8], until: &ReadUntil) -> Result<Option<usize>, ()> {
     })
 }
 
+/// [`Step::WriteSealedThenRaw`] (and [`Step::WriteRaw`], with nothing to
+/// seal): flushes what the session holds, then writes `sealed`'s pieces as
+/// records and `raw` past the session, in one write to the socket.
+async fn write_sealed_then_raw(conn: &mut Conn, sealed: &[Vec<u8>], raw: &[u8]) -> io::Result<()> {
+    conn.io().flush().await?;
+    match conn {
+        Conn::Plain(s) => s.write_all(&[sealed.concat(), raw.to_vec()].concat()).await,
+        Conn::Tls(s) => {
+            let (tcp, session) = s.get_mut();
+            let bytes = seal_then_raw(session, sealed, raw)?;
+            tcp.write_all(&bytes).await
+        }
+    }
+}
+
 /// `sealed`'s pieces as TLS records of `session` (each its own), then
 /// `raw`, in one buffer.
 fn seal_then_raw(
@@ -499,33 +514,16 @@ async fn run_script(mut conn: Conn, script: Vec<Step>, index: usize, st: &RawSta
                     return;
                 }
             }
-            Step::WriteRaw(bytes) => {
-                if conn.io().flush().await.is_err() {
-                    return;
-                }
-                let written = match &mut conn {
-                    Conn::Plain(s) => s.write_all(&bytes).await,
-                    Conn::Tls(s) => s.get_mut().0.write_all(&bytes).await,
-                };
-                if written.is_err() {
+            Step::WriteRaw(raw) => {
+                if write_sealed_then_raw(&mut conn, &[], &raw).await.is_err() {
                     return;
                 }
             }
             Step::WriteSealedThenRaw { sealed, raw } => {
-                if conn.io().flush().await.is_err() {
-                    return;
-                }
-                let written = match &mut conn {
-                    Conn::Plain(s) => s.write_all(&[sealed.concat(), raw].concat()).await,
-                    Conn::Tls(s) => {
-                        let (tcp, session) = s.get_mut();
-                        match seal_then_raw(session, &sealed, &raw) {
-                            Ok(bytes) => tcp.write_all(&bytes).await,
-                            Err(e) => Err(e),
-                        }
-                    }
-                };
-                if written.is_err() {
+                if write_sealed_then_raw(&mut conn, &sealed, &raw)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -286,12 +286,12 @@ fn encrypt_and_pass_on(
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::tls_session::tests::{pair, server_output};
+    use crate::tls_session::tests::{bad_record, pair, server_output, server_records};
     use crate::ws::{ConnectionConfig, FixedMask, MessageData, SocketEvent};
     use mpnet_testkit::TestCa;
     use proptest::prelude::*;
     use rustls::ServerConnection;
-    use std::io::{Read, Write};
+    use std::io::Read;
 
     fn connection() -> Connection {
         Connection::new(ConnectionConfig::default(), Box::new(FixedMask([0; 4])))
@@ -390,11 +390,7 @@ mod tests {
         let ca = TestCa::new();
         let (client, mut server) = pair(&ca);
         let mut link = Link::new(connection(), Some(client), Vec::new());
-        server
-            .writer()
-            .write_all(&text_frame("one"))
-            .expect("server write");
-        let wire = server_output(&mut server);
+        let wire = server_records(&mut server, &text_frame("one"));
         let len = 3 * crate::tls_session::READ_CHUNK;
         let mut read = vec![0u8; len];
         read[..wire.len()].copy_from_slice(&wire);
@@ -432,11 +428,10 @@ mod tests {
         // 40 KiB message among them (three records).
         let big = "b".repeat(40 * 1024);
         let mut link = Link::new(connection(), Some(client), text_frame("left"));
-        server
-            .writer()
-            .write_all(&[text_frame(&big), text_frame("after")].concat())
-            .expect("server write");
-        let wire = server_output(&mut server);
+        let wire = server_records(
+            &mut server,
+            &[text_frame(&big), text_frame("after")].concat(),
+        );
         let events = run(&mut link, &[&wire]);
         assert_eq!(texts(&events), ["left", big.as_str(), "after"]);
 
@@ -456,37 +451,37 @@ mod tests {
         link.transmit_with(|_| panic!("nothing queued"));
     }
 
-    /// Three messages, each its own record, then a record that does not
-    /// decrypt, all in one read; the app answers each message before the
-    /// next step (as a listener does).
-    fn answered_until_a_bad_record(answer: bool) -> Vec<SocketEvent> {
+    /// A link that has received, in one read, three messages ("one",
+    /// "two", "three"), each its own record, then a record that does not
+    /// decrypt.
+    fn three_messages_then_a_bad_record() -> Link {
         let ca = TestCa::new();
         let (client, mut server) = pair(&ca);
         let mut link = Link::new(connection(), Some(client), Vec::new());
-        let mut wire = Vec::new();
-        for text in ["one", "two", "three"] {
-            server
-                .writer()
-                .write_all(&text_frame(text))
-                .expect("server write");
-            wire.extend(server_output(&mut server));
-        }
-        wire.extend_from_slice(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!");
+        let mut wire: Vec<u8> = ["one", "two", "three"]
+            .iter()
+            .flat_map(|text| server_records(&mut server, &text_frame(text)))
+            .collect();
+        wire.extend(bad_record());
         let mut read = wire.clone();
         link.receive(&mut read, wire.len());
+        link
+    }
+
+    /// [`three_messages_then_a_bad_record`], stepped to the end; with
+    /// `answer`, the app answers each message before the next step (as a
+    /// listener does).
+    fn answered_until_a_bad_record(answer: bool) -> Vec<SocketEvent> {
+        let mut link = three_messages_then_a_bad_record();
         let now = Instant::now();
         let mut events = Vec::new();
-        let mut written = 0;
         while link.step(now) {
             let before = events.len();
             events.extend(std::iter::from_fn(|| link.ws.poll_event()));
             let messages = texts(events.get(before..).unwrap_or_default()).len();
             if answer && messages > 0 && !link.ws.is_terminated() {
                 link.ws.send_text("thanks").expect("send");
-                link.transmit_with(|bytes| {
-                    written += bytes.len();
-                    Ok(())
-                });
+                link.transmit_with(|_| Ok(()));
                 events.extend(std::iter::from_fn(|| link.ws.poll_event()));
             }
         }
@@ -527,20 +522,7 @@ mod tests {
 
     #[test]
     fn a_read_taken_while_the_failure_waits_loses_no_message() {
-        let ca = TestCa::new();
-        let (client, mut server) = pair(&ca);
-        let mut link = Link::new(connection(), Some(client), Vec::new());
-        let mut wire = Vec::new();
-        for text in ["one", "two", "three"] {
-            server
-                .writer()
-                .write_all(&text_frame(text))
-                .expect("server write");
-            wire.extend(server_output(&mut server));
-        }
-        wire.extend_from_slice(b"\x17\x03\x03\x00\x20not a record, only 32 bytes!!!!!");
-        let mut read = wire.clone();
-        link.receive(&mut read, wire.len());
+        let mut link = three_messages_then_a_bad_record();
         let now = Instant::now();
         assert!(link.step(now));
         let mut events: Vec<_> = std::iter::from_fn(|| link.ws.poll_event()).collect();
@@ -668,8 +650,7 @@ mod tests {
             let (client, mut server) = pair(&ca);
             let messages = ["x".repeat(20_000), "y".into(), "z".repeat(300)];
             let frames: Vec<u8> = messages.iter().flat_map(|m| text_frame(m)).collect();
-            server.writer().write_all(&frames).expect("server write");
-            let wire = server_output(&mut server);
+            let wire = server_records(&mut server, &frames);
             let mut pieces: Vec<&[u8]> = Vec::new();
             let mut rest = &wire[..];
             for cut in cuts.iter().cycle() {
