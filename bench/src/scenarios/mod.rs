@@ -288,12 +288,41 @@ pub(crate) fn logged_series(
     }
 }
 
+/// Per-client logs of the bench server's CPU microseconds per call.
+pub(crate) struct ServerCpu(Vec<std::cell::RefCell<Vec<f64>>>);
+
+impl ServerCpu {
+    /// Logs for `clients` clients.
+    pub(crate) fn new(clients: usize) -> Self {
+        ServerCpu((0..clients).map(|_| Default::default()).collect())
+    }
+
+    /// Runs `f`, which counts its calls in the counter it is given, and
+    /// logs the server threads' CPU per call for client `i`.
+    pub(crate) fn around<T>(&self, i: usize, f: impl FnOnce(&mut u64) -> T) -> T {
+        let before = process_cpu(true);
+        let mut count = 0u64;
+        let out = f(&mut count);
+        let used = process_cpu(true).saturating_sub(before);
+        if let (Some(log), true) = (self.0.get(i), count > 0) {
+            log.borrow_mut()
+                .push(used.as_secs_f64() * 1e6 / count as f64);
+        }
+        out
+    }
+
+    /// Client `i`'s series, labelled as `like`.
+    pub(crate) fn series(&self, i: usize, like: &Series) -> Series {
+        logged_series(&self.0, i, like)
+    }
+}
+
 /// Per-client logs, for a scenario of several client threads, of the CPU
 /// microseconds per call of the client threads together and of the bench
 /// server's threads: where a rate bound by two shared vCPUs goes.
 pub(crate) struct ThreadsCpu {
     client_us: Vec<std::cell::RefCell<Vec<f64>>>,
-    server_us: Vec<std::cell::RefCell<Vec<f64>>>,
+    server: ServerCpu,
 }
 
 impl ThreadsCpu {
@@ -301,12 +330,12 @@ impl ThreadsCpu {
     pub(crate) fn new(clients: usize) -> Self {
         ThreadsCpu {
             client_us: (0..clients).map(|_| Default::default()).collect(),
-            server_us: (0..clients).map(|_| Default::default()).collect(),
+            server: ServerCpu::new(clients),
         }
     }
 
-    /// [`rate_threads`] for client `i`, logging its CPU per call: the sum of its
-    /// threads' own (each over its timed calls) and the server threads'
+    /// [`rate_threads`] for client `i`, logging its CPU per call: the sum of
+    /// its threads' own (each over its timed calls) and the server threads'
     /// over the whole run.
     pub(crate) fn rate(
         &self,
@@ -318,20 +347,16 @@ impl ThreadsCpu {
         f: &(dyn Fn() -> Result<(), String> + Sync),
     ) -> Result<f64, String> {
         let client_ns = AtomicU64::new(0);
-        let server = process_cpu(true);
         let done = AtomicU64::new(0);
-        let rate = rate_threads(threads, warm, budget, max, f, &done, Some(&client_ns))?;
-        let server = process_cpu(true).saturating_sub(server);
+        let rate = self.server.around(i, |count| {
+            let rate = rate_threads(threads, warm, budget, max, f, &done, Some(&client_ns));
+            *count = done.load(Ordering::Relaxed);
+            rate
+        })?;
         let calls = done.load(Ordering::Relaxed);
-        if calls > 0 {
-            let per_call = |ns: f64| ns / 1e3 / calls as f64;
-            if let Some(log) = self.client_us.get(i) {
-                log.borrow_mut()
-                    .push(per_call(client_ns.load(Ordering::Relaxed) as f64));
-            }
-            if let Some(log) = self.server_us.get(i) {
-                log.borrow_mut().push(per_call(server.as_nanos() as f64));
-            }
+        if let (Some(log), true) = (self.client_us.get(i), calls > 0) {
+            log.borrow_mut()
+                .push(client_ns.load(Ordering::Relaxed) as f64 / 1e3 / calls as f64);
         }
         Ok(rate)
     }
@@ -343,7 +368,7 @@ impl ThreadsCpu {
 
     /// Client `i`'s server-threads CPU per call, labelled as `like`.
     pub(crate) fn server_series(&self, i: usize, like: &Series) -> Series {
-        logged_series(&self.server_us, i, like)
+        self.server.series(i, like)
     }
 }
 

@@ -11,17 +11,15 @@
 //!   resumption), so a resumed handshake is compared with a resumed one.
 //!   A full handshake (client resumption off) is noted as well.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};
 
 use super::keepalive::{mpnet_get, ureq_get};
-use super::{process_cpu, rate_single, row, take_turns, CpuLog, Ctx, Measure};
+use super::{rate_single, row, take_turns, CpuLog, Ctx, Measure, ServerCpu};
 use crate::clients;
 use crate::report::median;
-use crate::report::Series;
 
 fn feed_server(s: &mut ServerConnection, mut data: &[u8]) -> Result<(), String> {
     while !data.is_empty() {
@@ -78,34 +76,6 @@ pub fn handshake_in_memory(
 }
 
 /// The TLS setup scenario.
-/// Per-client logs of the bench server's CPU microseconds per connection.
-struct ServerCpu(Vec<RefCell<Vec<f64>>>);
-
-impl ServerCpu {
-    fn new(clients: usize) -> Self {
-        ServerCpu((0..clients).map(|_| RefCell::default()).collect())
-    }
-
-    /// Runs `f`, which counts its connections in the counter it is given,
-    /// and logs the server threads' CPU per connection for client `i`.
-    fn around<T>(&self, i: usize, f: impl FnOnce(&mut u64) -> T) -> T {
-        let before = process_cpu(true);
-        let mut count = 0u64;
-        let out = f(&mut count);
-        let used = process_cpu(true).saturating_sub(before);
-        if let (Some(log), true) = (self.0.get(i), count > 0) {
-            log.borrow_mut()
-                .push(used.as_secs_f64() * 1e6 / count as f64);
-        }
-        out
-    }
-
-    /// Client `i`'s series, labelled as `like`.
-    fn series(&self, i: usize, like: &Series) -> Series {
-        super::logged_series(&self.0, i, like)
-    }
-}
-
 pub(crate) fn tls_setup(c: &Ctx<'_>) -> Result<(), String> {
     let cfg = c.config;
     let url = c.server.url("/1k");
