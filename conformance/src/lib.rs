@@ -562,6 +562,17 @@ pub fn cases() -> Vec<Case> {
             within: Duration::from_millis(1050),
         },
         Case {
+            name: "a timeout past what the clock holds never passes: 200, no panic",
+            setup: |env| {
+                Setup::new(
+                    env.ctx(),
+                    RequestOptions::new(env.https.url("/get")).timeout(Duration::MAX),
+                )
+            },
+            expect: Expect::Ok(200, |_| Ok(())),
+            within: 5 * SEC,
+        },
+        Case {
             name: "untrusted certificate is 19",
             setup: |env| {
                 let server = HttpsServer::start_with(&env.ca, LeafKind::Untrusted);

@@ -509,6 +509,22 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                 Duration::from_millis(900),
             )
         }),
+        (
+            "a connect timeout past what the clock holds never passes: open, no panic",
+            |t, env| {
+                let log = new_log();
+                let c = t.client(&env.ctx(), log.clone());
+                t.connect(&c, ConnectOptions::new(echo(env)).timeout(Duration::MAX))
+                    .map_err(|e| e.to_string())?;
+                t.send(&c, &SendOptions::text("alive"))
+                    .map_err(|e| e.to_string())?;
+                wait_for(&log, Duration::from_secs(5), |l| {
+                    l.iter().any(|v| v["event"] == "message")
+                })?;
+                t.close(&c, &CloseOptions::default())
+                    .map_err(|e| e.to_string())
+            },
+        ),
         ("handshake answered 403: 8", |t, env| {
             let server = RawServer::start_tls(
                 env.ca.leaf(),

@@ -6,7 +6,30 @@ use std::time::{Duration, Instant};
 
 use crate::{Error, ErrorKind};
 
-/// A call's deadline: `start + timeout`.
+/// `start + timeout`; a timeout too large for the platform's clock (the
+/// caller's `timeout` may be up to ~5.8e11 years, more than an `Instant`
+/// holds) gives a deadline a century away, or a day where even that does
+/// not fit: one that never passes in practice. Never panics.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use mpnet_core::deadline::after;
+/// let now = Instant::now();
+/// assert_eq!(after(now, Duration::from_secs(2)), now + Duration::from_secs(2));
+/// assert!(after(now, Duration::MAX) > now + Duration::from_secs(365 * 86_400));
+/// ```
+pub fn after(start: Instant, timeout: Duration) -> Instant {
+    const FAR: [Duration; 2] = [
+        Duration::from_secs(100 * 365 * 86_400),
+        Duration::from_secs(86_400),
+    ];
+    start
+        .checked_add(timeout)
+        .or_else(|| FAR.iter().find_map(|far| start.checked_add(*far)))
+        .unwrap_or(start)
+}
+
+/// A call's deadline: `start + timeout` (see [`after`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     at: Instant,
@@ -19,7 +42,7 @@ impl Deadline {
     /// `start` and may take `timeout`.
     pub fn new(what: &'static str, start: Instant, timeout: Duration) -> Self {
         Deadline {
-            at: start + timeout,
+            at: after(start, timeout),
             timeout,
             what,
         }
@@ -65,5 +88,15 @@ mod tests {
         let e = d.check(t0 + Duration::from_millis(500)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert_eq!(e.message(), "request timed out after 500 ms");
+    }
+
+    #[test]
+    fn a_timeout_too_large_for_the_clock_is_a_deadline_that_does_not_pass() {
+        let t0 = Instant::now();
+        for timeout in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            let d = Deadline::new("request", t0, timeout);
+            assert!(d.at() >= t0 + Duration::from_secs(86_400));
+            assert!(d.check(t0 + Duration::from_secs(3600)).is_ok());
+        }
     }
 }

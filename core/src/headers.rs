@@ -4,7 +4,8 @@
 //! - Names are case-insensitive; a later caller header replaces an earlier
 //!   one with the same name.
 //! - A name that is not an HTTP token, or a value with CR, LF, NUL or another
-//!   control character, is error 2 and nothing is sent.
+//!   control character, is error 2 and nothing is sent, whatever the name
+//!   (the reserved ones below included).
 //! - `Host`, `Content-Length`, `Transfer-Encoding` and `Connection` are the
 //!   library's to set: a caller's are dropped.
 //! - `Referer` (any case) from the caller is dropped; the app context's
@@ -26,13 +27,13 @@ const RESERVED: [&str; 5] = [
     "referer",
 ];
 
-/// Checks one caller header and converts it. `Ok(None)` for a reserved name.
+/// Checks one caller header and converts it. `Ok(None)` for a reserved
+/// name whose value is valid: a bad name or value is error 2 whatever the
+/// name (SPEC §4), so a reserved header is never a way to slip CR or LF
+/// past the check.
 pub fn caller_header(name: &str, value: &str) -> Result<Option<(HeaderName, HeaderValue)>, Error> {
     let header_name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| Error::invalid(format!("header name {name:?} is not a valid HTTP token")))?;
-    if RESERVED.contains(&header_name.as_str()) {
-        return Ok(None);
-    }
     let trimmed = value.trim_matches(|c| c == ' ' || c == '\t');
     if trimmed
         .bytes()
@@ -44,6 +45,9 @@ pub fn caller_header(name: &str, value: &str) -> Result<Option<(HeaderName, Head
     }
     let header_value = HeaderValue::from_bytes(trimmed.as_bytes())
         .map_err(|_| Error::invalid(format!("header {name:?} has an invalid value")))?;
+    if RESERVED.contains(&header_name.as_str()) {
+        return Ok(None);
+    }
     Ok(Some((header_name, header_value)))
 }
 

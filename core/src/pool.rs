@@ -233,7 +233,7 @@ impl<C> Pool<C> {
             .values()
             .filter_map(|q| {
                 q.front()
-                    .map(|(_, since)| *since + self.config.idle_timeout)
+                    .map(|(_, since)| crate::deadline::after(*since, self.config.idle_timeout))
             })
             .min()
     }
@@ -337,6 +337,21 @@ mod tests {
             pool.take(&key("https://b.example/"), t0 + Duration::from_secs(9)),
             None
         );
+    }
+
+    #[test]
+    fn an_idle_timeout_too_large_for_the_clock_never_expires_and_never_panics() {
+        let config = PoolConfig {
+            idle_timeout: Duration::MAX,
+            ..PoolConfig::default()
+        };
+        let mut pool = Pool::new(config);
+        let t0 = Instant::now();
+        pool.put(key("https://a.example/"), 1, t0);
+        let next = pool.poll_timeout().expect("one idle connection");
+        assert!(next > t0 + Duration::from_secs(86_400));
+        pool.handle_timeout(t0 + Duration::from_secs(86_400));
+        assert_eq!(pool.take(&key("https://a.example/"), t0), Some(1));
     }
 
     #[test]

@@ -163,6 +163,9 @@ fn error_2_cases() {
         r#"{"url":""}"#,
         r#"{"url":"not a url"}"#,
         r#"{"url":"https://a.example/","headers":{"x":"a\r\nb: c"}}"#,
+        r#"{"url":"https://a.example/","headers":{"Host":"evil\r\nX-Injected: 1"}}"#,
+        r#"{"url":"https://a.example/","headers":{"referer":"a\nb"}}"#,
+        r#"{"url":"https://a.example/","headers":{"Content-Length":"1\u0000"}}"#,
         r#"{"url":"https://a.example/","headers":{"bad name":"v"}}"#,
         r#"{"url":"https://a.example/","method":"HEAD"}"#,
         r#"{"url":"https://a.example/","data":"AA==","isBuffer":true}"#,
@@ -363,5 +366,40 @@ fn exchange_in_attaches_small_bodies_only() {
             assert_eq!(rest.len(), len, "{len}: written after the head");
             assert_eq!(exchange.head(), &alone[..]);
         }
+    }
+}
+
+/// SPEC §4 `timeout`, §6, §7: any finite number of milliseconds >= 0 is a
+/// valid timeout, even one past what the clock holds (1.8e22 ms is about
+/// 5.7e11 years, `Instant` on Linux about 2.9e11): the call's deadline is
+/// then one that never passes, never a panic.
+#[test]
+fn a_timeout_past_what_the_clock_holds_is_a_deadline_that_never_passes() {
+    use mpnet_core::request::RequestFlow;
+    use mpnet_core::transfer::{download_options, DownloadFlow};
+    use mpnet_core::ws::{options::connect_options, ClientHandshake};
+    use std::time::{Duration, Instant};
+
+    let ctx = AppContext::builder("2021001", "1.2.3")
+        .allow_any_origin()
+        .temp_dir(std::env::temp_dir())
+        .build()
+        .unwrap();
+    let now = Instant::now();
+    let day_later = now + Duration::from_secs(86_400);
+    for ms in ["1.8e22", "1.7e19", "9.2e18"] {
+        let json = format!(r#"{{"url":"https://a.example/x","timeout":{ms}}}"#);
+        let opts = bridge::request_options(&json).expect("a valid timeout");
+        let flow = RequestFlow::new(&ctx, &opts, now).expect("a valid request");
+        assert!(flow.poll_timeout() > day_later, "request, timeout {ms}");
+
+        let opts = download_options(&json).expect("a valid timeout");
+        let flow = DownloadFlow::new(&ctx, &opts, now).expect("a valid download");
+        assert!(flow.poll_timeout() > day_later, "download, timeout {ms}");
+
+        let json = format!(r#"{{"url":"wss://a.example/ws","timeout":{ms}}}"#);
+        let opts = connect_options(&json).expect("a valid timeout");
+        let hs = ClientHandshake::new(&ctx, &opts, [7; 16]).expect("a valid connect");
+        assert!(hs.deadline(now) > day_later, "connectSocket, timeout {ms}");
     }
 }

@@ -355,7 +355,7 @@ fn open(
     shared: &Arc<SocketShared>,
     handshake: &ClientHandshake,
 ) -> Result<(TcpStream, Option<TlsSession>, Vec<u8>), Error> {
-    let deadline = Instant::now() + handshake.timeout();
+    let deadline = handshake.deadline(Instant::now());
     let target = handshake.target();
     let io_err = |e: &io::Error, doing: &str| handshake.io_error(e, doing);
     let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)

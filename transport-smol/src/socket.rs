@@ -447,7 +447,7 @@ async fn open(
     shared: &SocketShared,
     handshake: &ClientHandshake,
 ) -> Result<Opened, Error> {
-    let deadline = Instant::now() + handshake.timeout();
+    let deadline = handshake.deadline(Instant::now());
     let target = handshake.target();
     let io_err = |e: &io::Error, doing: &str| handshake.io_error(e, doing);
     let (tcp, _) = conn::tcp_connect(&target.connect_host(), target.port(), deadline)

@@ -11,7 +11,7 @@
 //!            Limits::max_redirects: 12
 //!        ├─ DownloadStep::Save(save) ── 200-299: save.paths(unique) → (temp, final);
 //!        │   stream the body into temp, save.progress() → events;
-//!        │   rename temp → final (never replacing a file); finish(final)
+//!        │   rename temp → final; finish(final)
 //!        └─ Err ── any other status: 12, with status and headers
 //! ```
 //!

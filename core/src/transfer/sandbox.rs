@@ -334,11 +334,15 @@ pub fn download_extension(url_path: &str, content_type: Option<&str>) -> Option<
 ///   the file it is renamed to once complete, with the extension of
 ///   [`download_extension`].
 ///
-/// `unique` comes from the caller (a counter mixed with random bits): two
-/// downloads in flight must use different values. Only the extension comes
-/// from the server, and it is restricted to ASCII letters and digits, so no
-/// name can leave the folder. The transport renames without replacing an
-/// existing file (and draws another `unique` if one is in the way).
+/// `unique` comes from the caller: two downloads in flight must use
+/// different values (both transports take 64 bits from the operating
+/// system's random source, so two names clash with a chance of 2^-64).
+/// Only the extension comes from the server, and it is restricted to ASCII
+/// letters and digits, so no name can leave the folder. The transports
+/// create the temp file with `create_new` (a name in use fails the
+/// download, error 12, and touches nothing) and rename it to the final
+/// name once complete; like any rename on Unix, that replaces a file
+/// already at the final name.
 ///
 /// ```
 /// use std::path::Path;

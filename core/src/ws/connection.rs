@@ -53,7 +53,7 @@ use super::event::{MessageData, SocketEvent};
 use super::frame::{encode_frame, Frame, FrameDecoder, MaskSource, ProtocolViolation, Role};
 use super::options::{CloseOptions, SendData, SendOptions};
 use super::utf8::Utf8Validator;
-use crate::{Error, ErrorKind, Limits};
+use crate::{deadline, Error, ErrorKind, Limits};
 
 /// How long to wait for the peer's close frame (after this end closed) or
 /// for the peer to drop the connection (after this end failed it) before
@@ -546,12 +546,9 @@ impl Connection {
 
     // ----- internals -----
 
-    /// `now` plus the close timeout (a timeout too large for `Instant` is
-    /// taken as one day).
+    /// `now` plus the close timeout (see [`deadline::after`]).
     fn deadline(&self, now: Instant) -> Instant {
-        now.checked_add(self.config.close_timeout)
-            .or_else(|| now.checked_add(Duration::from_secs(86_400)))
-            .unwrap_or(now)
+        deadline::after(now, self.config.close_timeout)
     }
 
     fn ensure_open(&self) -> Result<(), Error> {

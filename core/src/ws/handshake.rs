@@ -22,7 +22,7 @@
 //! The caller passes the 16 random bytes of `Sec-WebSocket-Key` (SPEC §2:
 //! the core draws no random numbers), so a test can fix them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::HeaderMap;
@@ -177,6 +177,13 @@ impl ClientHandshake {
     /// starts it (TCP, TLS and this handshake); then [`timeout_error`](Self::timeout_error).
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The connect's deadline when the transport starts it at `started`:
+    /// [`timeout`](Self::timeout) later (never panics: see
+    /// [`deadline::after`](crate::deadline::after)).
+    pub fn deadline(&self, started: Instant) -> Instant {
+        crate::deadline::after(started, self.timeout)
     }
 
     /// The error when the connect deadline passes (SPEC §7: 6).
