@@ -21,6 +21,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use mpnet_core::dispatch::Queued;
 use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::tls_session::TlsSession;
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId};
@@ -97,9 +98,10 @@ struct SocketShared {
 }
 
 impl SocketShared {
-    /// Delivers `events` (see `EventRoute::deliver`).
-    fn deliver(&self, events: Vec<SocketEvent>) {
-        self.route.deliver(events);
+    /// Queues `events`, made under the `io` lock the caller still holds,
+    /// for delivery once it is released (see `EventRoute::queue`).
+    fn queue(&self, events: Vec<SocketEvent>) -> Queued<'_> {
+        self.route.queue(events)
     }
 
     /// A superseded socket delivers nothing after its close event (which
@@ -115,15 +117,22 @@ impl SocketShared {
     }
 
     fn send(&self, opts: &SendOptions) -> Result<(), Error> {
-        let events = lock(&self.io).send(opts)?;
-        self.deliver(events);
+        let queued = {
+            let mut io = lock(&self.io);
+            self.queue(io.send(opts)?)
+        };
+        queued.run();
         Ok(())
     }
 
     fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
-        let events = lock(&self.io).close(Instant::now(), opts)?;
-        self.route.closing();
-        self.deliver(events);
+        let queued = {
+            let mut io = lock(&self.io);
+            let events = io.close(Instant::now(), opts)?;
+            self.route.closing();
+            self.queue(events)
+        };
+        queued.run();
         Ok(())
     }
 }
@@ -275,9 +284,15 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
             old.shutdown();
         }
         Previous::Close(_) => {
-            let events = lock(&old.io).supersede(Instant::now());
-            old.deliver(events);
-            old.route.supersede();
+            // Superseded under the lock its close event is queued under: no
+            // event of its own can come after that close.
+            let queued = {
+                let mut io = lock(&old.io);
+                let queued = old.queue(io.supersede(Instant::now()));
+                old.route.supersede();
+                queued
+            };
+            queued.run();
         }
     }
 }
@@ -313,11 +328,6 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
         None
     };
     let wire = Wire { direct, writer: tx };
-    let (events, queue) = {
-        let mut io = lock(&shared.io);
-        io.open(Link::new(ws, session, leftover), wire);
-        (io.flush(), io.writer_queue())
-    };
     let writer = match tcp.try_clone() {
         Ok(w) => w,
         Err(e) => {
@@ -328,16 +338,29 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
             return;
         }
     };
+    let (opened, queue) = {
+        let mut io = lock(&shared.io);
+        io.open(Link::new(ws, session, leftover), wire);
+        let events = io.flush();
+        let _ = shared.route.opened();
+        // SPEC §7: success just before the open event (queued first by
+        // core), in order with whatever the socket delivers next.
+        let done = shared.clone();
+        let opened = shared.route.queue_after(
+            move || {
+                done.connected.finish(Ok(()));
+            },
+            events,
+        );
+        (opened, io.writer_queue())
+    };
     let writer_shared = shared.clone();
     let writer_thread = std::thread::Builder::new()
         .name("mpnet-socket-writer".into())
         .spawn(move || write_loop(writer, rx, &queue, &writer_shared));
-    let _ = shared.route.opened();
-    // SPEC §7: success just before the open event (queued first by core).
-    shared.connected.finish(Ok(()));
-    shared.deliver(events);
+    opened.run();
     // Frames that came with the handshake response, after the open event.
-    feed(&shared.io, Instant::now(), None, |e| shared.deliver(e));
+    feed(&shared.io, Instant::now(), None, &shared.route);
     read_loop(tcp, shared);
     // The writer ends once the core's last bytes are written.
     lock(&shared.io).close_outlet();
@@ -444,7 +467,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         let read = tcp.read(&mut buf);
         let now = Instant::now();
         match read {
-            Ok(n) if n > 0 => feed(&shared.io, now, Some((&mut buf, n)), |e| shared.deliver(e)),
+            Ok(n) if n > 0 => feed(&shared.io, now, Some((&mut buf, n)), &shared.route),
             other => {
                 let mut io = lock(&shared.io);
                 let Some(ws) = io.ws() else { return };
@@ -460,12 +483,12 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
                 }
             }
         }
-        let (events, terminated) = {
+        let (queued, terminated) = {
             let mut io = lock(&shared.io);
             let terminated = io.ws().is_none_or(|ws| ws.is_terminated());
-            (io.flush(), terminated)
+            (shared.queue(io.flush()), terminated)
         };
-        shared.deliver(events);
+        queued.run();
         if terminated {
             return;
         }
@@ -485,7 +508,7 @@ fn write_loop(
             queue.written();
         }
         if let Err(e) = written {
-            let events = {
+            let queued = {
                 let mut io = lock(&shared.io);
                 if let Some(ws) = io.ws() {
                     ws.handle_transport_error(Error::new(
@@ -493,9 +516,9 @@ fn write_loop(
                         format!("sending failed: {e}"),
                     ));
                 }
-                io.flush()
+                shared.queue(io.flush())
             };
-            shared.deliver(events);
+            queued.run();
             let _ = tcp.shutdown(Shutdown::Both);
             return;
         }

@@ -28,6 +28,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use mpnet_core::dispatch::Queued;
 use mpnet_core::task::{Callbacks, Completion};
 use mpnet_core::tls_session::TlsSession;
 use mpnet_core::ws::app::{superseded_error, Previous, SlotKind, SocketId};
@@ -117,9 +118,10 @@ impl SocketShared {
         })
     }
 
-    /// Delivers `events` (see `EventRoute::deliver`).
-    fn deliver(&self, events: Vec<SocketEvent>) {
-        self.route.deliver(events);
+    /// Queues `events`, made under the `io` lock the caller still holds,
+    /// for delivery once it is released (see `EventRoute::queue`).
+    fn queue(&self, events: Vec<SocketEvent>) -> Queued<'_> {
+        self.route.queue(events)
     }
 
     /// A superseded socket delivers nothing after its close event (which
@@ -139,16 +141,23 @@ impl SocketShared {
     }
 
     fn send(&self, opts: &SendOptions) -> Result<(), Error> {
-        let events = lock(&self.io).send(opts)?;
-        self.deliver(events);
+        let queued = {
+            let mut io = lock(&self.io);
+            self.queue(io.send(opts)?)
+        };
+        queued.run();
         Ok(())
     }
 
     fn close(&self, opts: &CloseOptions) -> Result<(), Error> {
-        let events = lock(&self.io).close(Instant::now(), opts)?;
-        self.route.closing();
+        let queued = {
+            let mut io = lock(&self.io);
+            let events = io.close(Instant::now(), opts)?;
+            self.route.closing();
+            self.queue(events)
+        };
         self.rearm();
-        self.deliver(events);
+        queued.run();
         Ok(())
     }
 }
@@ -323,9 +332,15 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
             old.shutdown();
         }
         Previous::Close(_) => {
-            let events = lock(&old.io).supersede(Instant::now());
-            old.deliver(events);
-            old.route.supersede();
+            // Superseded under the lock its close event is queued under: no
+            // event of its own can come after that close.
+            let queued = {
+                let mut io = lock(&old.io);
+                let queued = old.queue(io.supersede(Instant::now()));
+                old.route.supersede();
+                queued
+            };
+            queued.run();
             old.rearm();
         }
     }
@@ -361,17 +376,18 @@ impl Drop for Unfinished {
             fail_connect(&shared, error);
             return;
         }
-        let events = {
+        let queued = {
             let mut io = lock(&shared.io);
-            match io.ws() {
+            let events = match io.ws() {
                 Some(ws) if !ws.is_terminated() => {
                     ws.handle_transport_error(error);
                     io.flush()
                 }
                 _ => Vec::new(),
-            }
+            };
+            shared.queue(events)
         };
-        shared.deliver(events);
+        queued.run();
     }
 }
 
@@ -412,24 +428,35 @@ async fn run(
         direct: tcp.clone(),
         writer: tx,
     };
-    let events = {
+    let opened = {
         let mut io = lock(&shared.io);
         io.open(Link::new(ws, tls, leftover), wire);
-        io.flush()
+        let events = io.flush();
+        if shared.route.opened().is_err() {
+            // Superseded as the handshake ended (its connect failed with
+            // 2): dropped without any event.
+            None
+        } else {
+            // SPEC §7: success just before the open event (queued first by
+            // core), in order with whatever the socket delivers next.
+            let done = shared.clone();
+            Some(shared.route.queue_after(
+                move || {
+                    done.connected.finish(Ok(()));
+                },
+                events,
+            ))
+        }
     };
     let _ = hand_over.try_send((tcp.clone(), rx));
-    if shared.route.opened().is_err() {
-        // Superseded as the handshake ended (its connect failed with 2):
-        // dropped without any event.
+    let Some(opened) = opened else {
         shared.shutdown();
         return;
-    }
-    // SPEC §7: success just before the open event (queued first by core).
-    shared.connected.finish(Ok(()));
-    shared.deliver(events);
+    };
+    opened.run();
     // Frames that came with the handshake response (and, under TLS, any
     // records read with it), after the open event.
-    feed(&shared.io, Instant::now(), None, |e| shared.deliver(e));
+    feed(&shared.io, Instant::now(), None, &shared.route);
     read_loop(&tcp, shared).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
@@ -584,14 +611,14 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
             }
         };
         if let Some(n) = received {
-            feed(&shared.io, now, Some((&mut buf, n)), |e| shared.deliver(e));
+            feed(&shared.io, now, Some((&mut buf, n)), &shared.route);
         }
-        let (events, terminated) = {
+        let (queued, terminated) = {
             let mut io = lock(&shared.io);
             let terminated = io.ws().is_none_or(|ws| ws.is_terminated());
-            (io.flush(), terminated)
+            (shared.queue(io.flush()), terminated)
         };
-        shared.deliver(events);
+        queued.run();
         if terminated {
             return;
         }
@@ -619,7 +646,7 @@ async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
             queue.written();
         }
         if let Err(e) = written {
-            let events = {
+            let queued = {
                 let mut io = lock(&shared.io);
                 if let Some(ws) = io.ws() {
                     ws.handle_transport_error(Error::new(
@@ -627,9 +654,9 @@ async fn write_loop(handed: Receiver<WriterHalf>, shared: Arc<SocketShared>) {
                         format!("sending failed: {e}"),
                     ));
                 }
-                io.flush()
+                shared.queue(io.flush())
             };
-            shared.deliver(events);
+            queued.run();
             shared.shutdown();
             return;
         }

@@ -12,10 +12,12 @@
 //! the link one message at a time with events delivered between steps.
 //!
 //! ```
-//! use std::sync::Mutex;
+//! use std::sync::{Arc, Mutex};
 //! use std::time::Instant;
+//! use mpnet_core::ws::listeners::SocketListeners;
 //! use mpnet_core::ws::outlet::{feed, Outlet, SocketIo};
-//! use mpnet_core::ws::{Connection, ConnectionConfig, FixedMask, Link, SocketEvent};
+//! use mpnet_core::ws::route::{AppRoute, EventRoute};
+//! use mpnet_core::ws::{Connection, ConnectionConfig, FixedMask, Link, MessageData};
 //!
 //! /// A socket that takes 4 bytes at once, and a writer that keeps the rest.
 //! #[derive(Default)]
@@ -39,9 +41,17 @@
 //! let io = Mutex::new(SocketIo::new());
 //! let ws = Connection::new(ConnectionConfig::default(), Box::new(FixedMask([0; 4])));
 //! io.lock().unwrap().open(Link::new(ws, None, b"\x81\x02hi".to_vec()), &wire);
-//! let mut events = Vec::new();
-//! feed(&io, Instant::now(), None, |e| events.extend(e));
-//! assert_eq!(events.len(), 2); // open, then the message
+//! // Where the events go: a task's route whose listeners log them.
+//! let app = Arc::new(AppRoute::new());
+//! let plan = app.plan(true).unwrap();
+//! let route = EventRoute::new(app, Some(plan.id), plan.kind, SocketListeners::default());
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let s = seen.clone();
+//! route.listeners().on_open(Arc::new(move || s.lock().unwrap().push("open".to_string())));
+//! let s = seen.clone();
+//! route.listeners().on_message(Arc::new(move |m: &MessageData| s.lock().unwrap().push(m.js_data())));
+//! feed(&io, Instant::now(), None, &route);
+//! assert_eq!(*seen.lock().unwrap(), ["open", "hi"]);
 //!
 //! io.lock().unwrap().ws().unwrap().send_text("yo").unwrap();
 //! let more = io.lock().unwrap().flush();
@@ -56,6 +66,7 @@ use std::time::Instant;
 
 use crate::error::{Error, ErrorKind};
 
+use super::route::EventRoute;
 use super::{CloseOptions, Connection, Link, SendOptions, SocketEvent};
 
 /// How a transport writes one socket's bytes.
@@ -224,26 +235,27 @@ fn pass_on<O: Outlet>(bytes: &[u8], outlet: Option<&O>, queued: &WriterQueue) ->
 /// Gives the link what was read (the first `n` bytes of the buffer, which
 /// it may swap for another: see [`Link::receive`]), then steps it one
 /// message at a time under the lock, passing each message's output on and
-/// handing its events to `deliver` with the lock released, so a listener's
+/// queueing its events on `route` under the lock, then delivering them
+/// with the lock released (see [`EventRoute::queue`]), so a listener's
 /// answer is written before the next frame is read. `None`: only what the
 /// link already holds (what came with the handshake response).
 pub fn feed<O: Outlet>(
     io: &Mutex<SocketIo<O>>,
     now: Instant,
     mut read: Option<(&mut Vec<u8>, usize)>,
-    mut deliver: impl FnMut(Vec<SocketEvent>),
+    route: &Arc<EventRoute>,
 ) {
     loop {
-        let (fed, events) = {
+        let (fed, queued) = {
             let mut io = io.lock().unwrap_or_else(|p| p.into_inner());
             let Some(link) = io.link.as_mut() else { return };
             if let Some((buf, n)) = read.take() {
                 link.receive(buf, n);
             }
             let fed = link.step(now);
-            (fed, io.flush())
+            (fed, route.queue(io.flush()))
         };
-        deliver(events);
+        queued.run();
         if !fed {
             return;
         }

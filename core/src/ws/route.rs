@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::context::AppContext;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Queued};
 use crate::Error;
 
 use super::app::{ConnectPlan, SlotKind, SocketId, SocketSlots};
@@ -143,26 +143,66 @@ impl EventRoute {
     /// no lock held and never two at once. A close event frees the
     /// socket's slot first. A superseded socket delivers nothing (its close
     /// event went out when it was replaced).
+    ///
+    /// Events a transport makes under its own lock go through
+    /// [`queue`](Self::queue) instead, so that two threads' events cannot
+    /// overtake each other between that lock and this call.
     pub fn deliver(self: &Arc<Self>, events: Vec<SocketEvent>) {
+        self.queue(events).run();
+    }
+
+    /// [`deliver`](Self::deliver) in two steps: queue `events` while the
+    /// lock they were made under is held (they go out in the order that
+    /// lock was taken, whichever thread delivers first), then
+    /// [`Queued::run`] once it is released. Nothing is queued for a
+    /// superseded socket.
+    pub fn queue(self: &Arc<Self>, events: Vec<SocketEvent>) -> Queued<'_> {
         if events.is_empty() || self.is_superseded() {
-            return;
+            return self.dispatcher().nothing();
         }
         let me = self.clone();
-        let dispatcher = match self.kind {
+        self.dispatcher().queue(move || me.dispatch(&events))
+    }
+
+    /// [`queue`](Self::queue), with `first` run in the same job just before
+    /// the events: a connect's `success` callback before its open event
+    /// (SPEC §7), in order with anything else the socket delivers. When
+    /// the socket is superseded by then (or by `first` itself: a `success`
+    /// callback that calls `connectSocket` again), `first` still runs and
+    /// the events are dropped.
+    pub fn queue_after(
+        self: &Arc<Self>,
+        first: impl FnOnce() + Send + 'static,
+        events: Vec<SocketEvent>,
+    ) -> Queued<'_> {
+        let me = self.clone();
+        self.dispatcher().queue(move || {
+            first();
+            if !me.is_superseded() {
+                me.dispatch(&events);
+            }
+        })
+    }
+
+    /// The app's dispatcher for the app socket, the socket's own for a task.
+    fn dispatcher(&self) -> &Dispatcher {
+        match self.kind {
             SlotKind::App => &self.app.dispatcher,
             SlotKind::Task => &self.dispatcher,
-        };
-        dispatcher.run(move || {
-            for event in &events {
-                if matches!(event, SocketEvent::Close { .. }) {
-                    me.finished();
-                }
-                me.listeners.snapshot().dispatch(event);
-                if me.kind == SlotKind::App {
-                    me.app.listeners.snapshot().dispatch(event);
-                }
+        }
+    }
+
+    /// Runs the listeners of `events` (inside a dispatcher job).
+    fn dispatch(&self, events: &[SocketEvent]) {
+        for event in events {
+            if matches!(event, SocketEvent::Close { .. }) {
+                self.finished();
             }
-        });
+            self.listeners.snapshot().dispatch(event);
+            if self.kind == SlotKind::App {
+                self.app.listeners.snapshot().dispatch(event);
+            }
+        }
     }
 
     /// From now on the socket delivers nothing: a newer `connectSocket`
@@ -275,5 +315,57 @@ mod tests {
         tasks[1].supersede();
         tasks[1].deliver(vec![close()]);
         assert_eq!(seen.lock().unwrap().len(), 1, "nothing after supersede");
+    }
+
+    /// SPEC §7 order (messages, then at most one error, then exactly one
+    /// close): the reader made a message under the socket's lock, then the
+    /// writer failed the connection under it; the writer delivers first.
+    #[test]
+    fn events_queued_under_the_sockets_lock_keep_its_order_whoever_delivers_first() {
+        let app = Arc::new(AppRoute::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let socket = logged(&app, false, &seen, "socket");
+        let io = Mutex::new(());
+        let reader = {
+            let _io = io.lock().unwrap();
+            socket.queue(vec![SocketEvent::Message {
+                data: MessageData::Text("m".into()),
+            }])
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let writer = {
+                    let _io = io.lock().unwrap();
+                    socket.queue(vec![close()])
+                };
+                writer.run();
+            });
+        });
+        assert!(seen.lock().unwrap().is_empty(), "the reader delivers both");
+        reader.run();
+        assert_eq!(*seen.lock().unwrap(), ["socket: m", "socket: close 1000"]);
+    }
+
+    #[test]
+    fn queue_after_runs_its_first_step_just_before_the_events_and_always() {
+        let app = Arc::new(AppRoute::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let task = logged(&app, true, &seen, "task");
+        let s = seen.clone();
+        task.queue_after(
+            move || s.lock().unwrap().push("success".into()),
+            vec![close()],
+        )
+        .run();
+        assert_eq!(*seen.lock().unwrap(), ["success", "task: close 1000"]);
+
+        task.supersede();
+        let s = seen.clone();
+        task.queue_after(
+            move || s.lock().unwrap().push("first".into()),
+            vec![close()],
+        )
+        .run();
+        assert_eq!(seen.lock().unwrap().len(), 3, "first runs, no events");
     }
 }
