@@ -21,10 +21,26 @@ pub struct Seen {
     pub progress: Vec<ProgressEvent>,
     /// How many times `onHeadersReceived` fired.
     pub headers_received: usize,
+    /// The progress listener panics after recording (an app's listener
+    /// that fails).
+    pub progress_listener_panics: bool,
 }
 
 /// Shared recorder the transports' listeners write to.
 pub type Recorder = Arc<Mutex<Seen>>;
+
+/// What the transports' `onProgressUpdate` listener does with `event`:
+/// records it, then panics if the case asked for a failing listener.
+pub fn record_progress(seen: &Recorder, event: &ProgressEvent) {
+    let panics = {
+        let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
+        s.progress.push(*event);
+        s.progress_listener_panics
+    };
+    if panics {
+        panic!("the app's progress listener failed");
+    }
+}
 
 /// What a transport must offer to run the transfer table.
 pub trait TransferTransport: Sync {
@@ -383,6 +399,33 @@ pub fn run_all<T: TransferTransport>(transport: &T) {
                 &format!("left {:?}", d.temp_entries()),
             )
         }),
+        (
+            "download: a progress listener that panics ends the call (12), leaves nothing",
+            |t, env| {
+                let d = Dirs::new("d-panic");
+                let seen = rec();
+                seen.lock().unwrap().progress_listener_panics = true;
+                let started = Instant::now();
+                let r = t.download(
+                    &d.ctx(env),
+                    DownloadOptions::new(env.https.url("/download/a.bin?size=300000")),
+                    Control::None,
+                    seen.clone(),
+                );
+                expect_code(&r, Api::Download, 12)?;
+                ensure(
+                    started.elapsed() < Duration::from_secs(5),
+                    &format!("took {:?}", started.elapsed()),
+                )?;
+                let progress = seen.lock().unwrap().progress.len();
+                ensure(progress == 1, &format!("{progress} progress events"))?;
+                std::thread::sleep(Duration::from_millis(200));
+                ensure(
+                    d.temp_entries().is_empty(),
+                    &format!("left {:?}", d.temp_entries()),
+                )
+            },
+        ),
         ("download: http:// is 20", |t, env| {
             let d = Dirs::new("d-http");
             let r = t.download(

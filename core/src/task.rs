@@ -9,6 +9,8 @@
 //! [`Completion::finish`]; waiting for the result is theirs too (they are
 //! told through the notifier passed to [`Completion::new`]).
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -101,6 +103,27 @@ impl<T> Callbacks<T> {
     }
 }
 
+/// The error a call ends with when the transport's work for it panicked
+/// (a bug in mpnet, or a panicking listener it called): `Unknown`, with the
+/// panic's message, so the call still ends and `complete` still runs.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("oops")).unwrap_err();
+/// let e = mpnet_core::task::panicked_error(payload.as_ref());
+/// assert_eq!(e.message(), "the call failed inside mpnet: oops");
+/// ```
+pub fn panicked_error(payload: &(dyn Any + Send)) -> Error {
+    let why = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    Error::new(
+        crate::ErrorKind::Unknown,
+        format!("the call failed inside mpnet: {why}"),
+    )
+}
+
 /// The callbacks that run when a call ends.
 type Ending<T> = (Option<SuccessFn<T>>, Option<FailFn>, Option<CompleteFn<T>>);
 
@@ -124,6 +147,14 @@ impl<T> std::fmt::Debug for Completion<T> {
 
 fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `f`, keeping its panic (the first one) in `panicked` instead of
+/// unwinding, so the callbacks after it still run.
+fn run_guarded(panicked: &mut Option<Box<dyn Any + Send>>, f: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        panicked.get_or_insert(payload);
+    }
 }
 
 impl<T: Clone> Completion<T> {
@@ -155,32 +186,40 @@ impl<T: Clone> Completion<T> {
     /// Ends the call with `result` unless it has ended already; runs
     /// `success` or `fail`, then `complete`. Returns whether this call ended
     /// it.
+    ///
+    /// A callback that panics does not stop the rest: `complete` still runs
+    /// (exactly once), the result is stored and waiters are woken; then the
+    /// first panic goes on unwinding from here, so it is not lost.
     pub fn finish(&self, result: Result<T, Error>) -> bool {
         if self.finished.swap(true, Ordering::SeqCst) {
             return false;
         }
+        let mut panicked = None;
         let callbacks = lock(&self.callbacks).take();
         if let Some((success, fail, complete)) = callbacks {
             match &result {
                 Ok(v) => {
                     if let Some(f) = success {
-                        f(v)
+                        run_guarded(&mut panicked, || f(v));
                     }
                 }
                 Err(e) => {
                     if let Some(f) = fail {
-                        f(e)
+                        run_guarded(&mut panicked, || f(e));
                     }
                 }
             }
             if let Some(f) = complete {
-                f(&result);
+                run_guarded(&mut panicked, || f(&result));
             }
         }
         lock(&self.progress).clear();
         lock(&self.headers).clear();
         *lock(&self.result) = Some(result);
         (self.notify)();
+        if let Some(payload) = panicked {
+            panic::resume_unwind(payload);
+        }
         true
     }
 
@@ -270,6 +309,35 @@ mod tests {
                 .code(crate::Api::Request),
             20
         );
+    }
+
+    #[test]
+    fn a_panicking_success_still_runs_complete_stores_the_result_wakes_and_then_unwinds() {
+        let completes = Arc::new(AtomicUsize::new(0));
+        let notified = Arc::new(AtomicUsize::new(0));
+        let (c, n) = (completes.clone(), notified.clone());
+        let done = Completion::<u32>::new(
+            Callbacks::new()
+                .success(|_| panic!("the app's success callback failed"))
+                .complete(move |r| {
+                    assert_eq!(r.as_ref().ok(), Some(&7));
+                    c.fetch_add(1, Ordering::SeqCst);
+                }),
+            move || {
+                n.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        let unwound = panic::catch_unwind(AssertUnwindSafe(|| done.finish(Ok(7))));
+        let payload = unwound.expect_err("the panic is not swallowed");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the app's success callback failed")
+        );
+        assert_eq!(completes.load(Ordering::SeqCst), 1);
+        assert_eq!(notified.load(Ordering::SeqCst), 1);
+        assert_eq!(done.result().and_then(Result::ok), Some(7));
+        assert!(!done.finish(Ok(8)), "ended once");
+        assert_eq!(completes.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::cancel::Cancel;
 use crate::conn::Conn;
 use crate::limit::Limiter;
 use crate::task::{DownloadTask, RequestTask, Stoppable, Task, TaskShared, UploadTask};
-use mpnet_core::task::{Callbacks, PageId};
+use mpnet_core::task::{panicked_error, Callbacks, PageId};
 
 /// A blocking mpnet client for one app. Cheap to clone; clones share the
 /// pool and limits.
@@ -259,7 +259,12 @@ impl Client {
                 if worker.completion.is_finished() {
                     return;
                 }
-                let result = work(&inner, worker.cancel(), &worker.completion);
+                // A panic in the work (or a listener it called) still ends
+                // the call, so `complete` runs and waiters wake.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    work(&inner, worker.cancel(), &worker.completion)
+                }))
+                .unwrap_or_else(|payload| Err(panicked_error(payload.as_ref())));
                 drop(permit);
                 worker.completion.finish(result);
             });

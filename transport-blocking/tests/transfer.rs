@@ -2,7 +2,7 @@
 //! this transport.
 
 use mpnet_blocking::{Callbacks, Client, Task};
-use mpnet_conformance::transfer::{Recorder, TransferTransport};
+use mpnet_conformance::transfer::{record_progress, Recorder, TransferTransport};
 use mpnet_conformance::Control;
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::{AppContext, Error};
@@ -12,7 +12,7 @@ struct Blocking;
 fn with_recorder<T: Clone>(seen: &Recorder) -> Callbacks<T> {
     let (p, h) = (seen.clone(), seen.clone());
     Callbacks::new()
-        .progress(move |e| p.lock().unwrap().progress.push(*e))
+        .progress(move |e| record_progress(&p, e))
         .headers_received(move |_| h.lock().unwrap().headers_received += 1)
 }
 
