@@ -46,7 +46,8 @@ pub fn record_progress(seen: &Recorder, event: &ProgressEvent) {
 pub trait TransferTransport: Sync {
     /// The transport's name, for reports.
     fn name(&self) -> &'static str;
-    /// Runs `my.uploadFile` with listeners that record into `seen`.
+    /// Runs `my.uploadFile` with listeners that record into `seen`, and
+    /// returns once its work has stopped (`wait_stopped`).
     fn upload(
         &self,
         ctx: &AppContext,
@@ -54,7 +55,9 @@ pub trait TransferTransport: Sync {
         control: Control,
         seen: Recorder,
     ) -> Result<UploadResponse, Error>;
-    /// Runs `my.downloadFile` with listeners that record into `seen`.
+    /// Runs `my.downloadFile` with listeners that record into `seen`, and
+    /// returns once its work has stopped (`wait_stopped`: an aborted
+    /// download's unfinished file removed).
     fn download(
         &self,
         ctx: &AppContext,
@@ -392,8 +395,8 @@ pub fn run_all<T: TransferTransport>(transport: &T) {
                 rec(),
             );
             expect_code(&r, Api::Download, 12)?;
-            // The worker may still be unwinding: give it a moment to clean up.
-            std::thread::sleep(Duration::from_millis(300));
+            // The transports wait for the call's work to stop
+            // (`wait_stopped`): the unfinished file is gone by now.
             ensure(
                 d.temp_entries().is_empty(),
                 &format!("left {:?}", d.temp_entries()),
@@ -419,7 +422,6 @@ pub fn run_all<T: TransferTransport>(transport: &T) {
                 )?;
                 let progress = seen.lock().unwrap().progress.len();
                 ensure(progress == 1, &format!("{progress} progress events"))?;
-                std::thread::sleep(Duration::from_millis(200));
                 ensure(
                     d.temp_entries().is_empty(),
                     &format!("left {:?}", d.temp_entries()),

@@ -255,6 +255,7 @@ impl Client {
         let spawned = std::thread::Builder::new()
             .name("mpnet-task".into())
             .spawn(move || {
+                let _stopped = WorkStopped(&worker);
                 let permit = inner.limiter.acquire();
                 if worker.completion.is_finished() {
                     return;
@@ -273,6 +274,7 @@ impl Client {
                 mpnet_core::ErrorKind::Unknown,
                 format!("could not start a worker thread: {e}"),
             )));
+            shared.work_stopped();
         }
         Task::new(shared)
     }
@@ -406,5 +408,14 @@ impl Client {
                 "the page that started the request went away",
             ));
         }
+    }
+}
+
+/// Marks a task's work stopped when its worker returns or unwinds.
+struct WorkStopped<'a, T: Clone>(&'a TaskShared<T>);
+
+impl<T: Clone> Drop for WorkStopped<'_, T> {
+    fn drop(&mut self) {
+        self.0.work_stopped();
     }
 }

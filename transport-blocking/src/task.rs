@@ -4,6 +4,7 @@
 //! ([`mpnet_core::task::Completion`]); this adds the blocking wait and the
 //! cancellation of the I/O.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use mpnet_core::request::Response;
@@ -18,6 +19,8 @@ pub(crate) struct TaskShared<T> {
     pub(crate) completion: Completion<T>,
     cancel: Cancel,
     signal: Arc<(Mutex<()>, Condvar)>,
+    /// The worker has returned: its I/O is closed and its files cleaned up.
+    work_stopped: AtomicBool,
 }
 
 /// What the page registry holds: anything that can be stopped.
@@ -42,7 +45,15 @@ impl<T: Clone> TaskShared<T> {
             }),
             cancel: Cancel::default(),
             signal,
+            work_stopped: AtomicBool::new(false),
         }
+    }
+
+    /// The worker has returned (or never started): wakes `wait_stopped`.
+    pub(crate) fn work_stopped(&self) {
+        let _guard = self.signal.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.work_stopped.store(true, Ordering::SeqCst);
+        self.signal.1.notify_all();
     }
 
     pub(crate) fn cancel(&self) -> &Cancel {
@@ -58,9 +69,14 @@ impl<T: Clone> TaskShared<T> {
     }
 
     fn wait(&self) -> Result<T, Error> {
+        self.wait_until(|| true)
+    }
+
+    /// Waits for the result and for `also` to hold.
+    fn wait_until(&self, also: impl Fn() -> bool) -> Result<T, Error> {
         let mut guard = self.signal.0.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(result) = self.completion.result() {
+            if let Some(result) = self.completion.result().filter(|_| also()) {
                 return result;
             }
             guard = self.signal.1.wait(guard).unwrap_or_else(|p| p.into_inner());
@@ -117,6 +133,16 @@ impl<T: Clone> Task<T> {
     /// Waits for the task to end and returns its result.
     pub fn wait(&self) -> Result<T, Error> {
         self.shared.wait()
+    }
+
+    /// [`wait`](Self::wait), and also until the call's work has stopped:
+    /// a task ended by [`abort`](Self::abort) (or its page going away) has
+    /// its result at once, while its worker may still be closing the
+    /// connection and removing a download's unfinished file; this returns
+    /// once that is done. For a host that aborts and then exits.
+    pub fn wait_stopped(&self) -> Result<T, Error> {
+        self.shared
+            .wait_until(|| self.shared.work_stopped.load(Ordering::SeqCst))
     }
 
     /// `onProgressUpdate`: listens to progress from now on.

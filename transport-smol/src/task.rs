@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use async_channel::Receiver;
+use async_channel::{Receiver, Sender};
 use mpnet_core::request::Response;
 use mpnet_core::task::{Callbacks, Completion, HeadersFn, ProgressFn};
 use mpnet_core::transfer::{DownloadResponse, HeadersReceived, ProgressEvent, UploadResponse};
@@ -21,6 +21,9 @@ pub(crate) struct TaskShared<T> {
     /// Closed once the result is stored; blocking and async waiters both
     /// wait on it.
     done: Receiver<()>,
+    /// Closed once the task's future has ended or been dropped: its I/O is
+    /// closed and its files cleaned up.
+    work_stopped: (Sender<()>, Receiver<()>),
 }
 
 /// What the page registry holds: anything that can be stopped.
@@ -43,6 +46,7 @@ impl<T: Clone> TaskShared<T> {
             }),
             cancel: Cancel::default(),
             done,
+            work_stopped: async_channel::bounded(1),
         }
     }
 
@@ -76,6 +80,12 @@ impl<T: Clone> TaskShared<T> {
             let _ = self.done.recv().await;
         }
     }
+
+    /// Returns once the future has ended; it never sends, so `recv` ends
+    /// when the channel is closed.
+    async fn work_stopped(&self) {
+        let _ = self.work_stopped.1.recv().await;
+    }
 }
 
 /// Ends a task with an error if its future is dropped before it ended (an
@@ -86,13 +96,14 @@ pub(crate) struct FinishOnDrop<T: Clone>(pub(crate) Arc<TaskShared<T>>);
 
 impl<T: Clone> Drop for FinishOnDrop<T> {
     fn drop(&mut self) {
-        if self.0.cancel.is_cancelled() {
-            return;
+        if !self.0.cancel.is_cancelled() {
+            self.0.completion.finish(Err(Error::new(
+                ErrorKind::Unknown,
+                "the executor dropped the task before it finished",
+            )));
         }
-        self.0.completion.finish(Err(Error::new(
-            ErrorKind::Unknown,
-            "the executor dropped the task before it finished",
-        )));
+        // The future is over (what it held is dropped): wake `stopped`.
+        self.0.work_stopped.0.close();
     }
 }
 
@@ -154,6 +165,23 @@ impl<T: Clone> Task<T> {
     /// future does not stop the task (use [`abort`](Self::abort)).
     pub async fn result(&self) -> Result<T, Error> {
         self.shared.result().await
+    }
+
+    /// [`result`](Self::result), and also until the call's work has
+    /// stopped: a task ended by [`abort`](Self::abort) (or its page going
+    /// away) has its result at once, while its future may still be on the
+    /// executor, to be dropped there (its connection closed, a download's
+    /// unfinished file removed); this resolves once that is done. For a
+    /// host that aborts and then exits.
+    pub async fn stopped(&self) -> Result<T, Error> {
+        self.shared.work_stopped().await;
+        self.shared.result().await
+    }
+
+    /// [`stopped`](Self::stopped), blocking the thread. Not for use inside
+    /// async code.
+    pub fn wait_stopped(&self) -> Result<T, Error> {
+        futures_lite::future::block_on(self.stopped())
     }
 
     /// `onProgressUpdate`: listens to progress from now on.

@@ -41,7 +41,7 @@ impl TransferTransport for Smol {
         let client = Client::new(ctx.clone()).expect("client");
         let task = client.spawn_upload(opts, with_recorder(&seen));
         control(&task, c);
-        task.wait()
+        task.wait_stopped()
     }
 
     fn download(
@@ -54,7 +54,7 @@ impl TransferTransport for Smol {
         let client = Client::new(ctx.clone()).expect("client");
         let task = client.spawn_download(opts, with_recorder(&seen));
         control(&task, c);
-        task.wait()
+        task.wait_stopped()
     }
 }
 
