@@ -926,14 +926,18 @@ pub fn run_request_into<T: Transport>(transport: &T) {
     );
 }
 
-/// What of a response both ways must share (see [`run_request_into`]).
-fn comparable(r: &Response) -> impl PartialEq + std::fmt::Debug {
-    let headers: Vec<(String, String)> = r
-        .headers
+/// Every header but `date`, which may tick between two calls.
+fn all_but_date(headers: &mpnet_core::JsHeaders) -> Vec<(String, String)> {
+    headers
         .iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
+        .collect()
+}
+
+/// What of a response both ways must share (see [`run_request_into`]).
+fn comparable(r: &Response) -> impl PartialEq + std::fmt::Debug {
+    let headers = all_but_date(&r.headers);
     let p = r.profile;
     let phases = [
         p.dns,
@@ -952,6 +956,15 @@ fn comparable(r: &Response) -> impl PartialEq + std::fmt::Debug {
         p.reused,
         p.redirects,
     )
+}
+
+/// What of an error both ways must share: all of it but the response's
+/// `date` header, which may tick between the two calls.
+fn comparable_error(e: &Error) -> impl PartialEq + std::fmt::Debug {
+    let response = e
+        .response()
+        .map(|r| (r.status, all_but_date(&r.headers), r.data.clone()));
+    (e.kind(), e.message().to_owned(), response)
 }
 
 fn request_into_matches_request<T: Transport>(transport: &T, env: &Env) -> Result<(), String> {
@@ -1001,14 +1014,16 @@ set-cookie: b=2\r\nContent-Length: 5\r\n\r\nhello";
                     comparable(want)
                 )
             }),
-            (Some(Err(want)), Err(got)) => ensure(&got == want, || {
-                format!("error {got:?}, request gave {want:?}")
-            })
-            .and_then(|()| {
-                ensure(*out == Response::default(), || {
-                    format!("after an error `out` is not empty: {out:?}")
+            (Some(Err(want)), Err(got)) => {
+                ensure(comparable_error(&got) == comparable_error(want), || {
+                    format!("error {got:?}, request gave {want:?}")
                 })
-            }),
+                .and_then(|()| {
+                    ensure(*out == Response::default(), || {
+                        format!("after an error `out` is not empty: {out:?}")
+                    })
+                })
+            }
             (want, got) => Err(format!("{got:?}, request gave {want:?}")),
         };
         if let Err(why) = verdict {
