@@ -20,7 +20,7 @@ pub fn read_options(arg: &str) -> Result<String, String> {
 /// Prints one JSON value on its own line to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string(value) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => outln!("{line}"),
         Err(e) => eprintln!("mpnet: could not serialise the result: {e}"),
     }
 }

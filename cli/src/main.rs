@@ -6,6 +6,15 @@
 //! error JSON is on stdout), 2 usage error (message on stderr).
 #![forbid(unsafe_code)]
 
+/// `println!` for stdout that ignores a closed stdout (`mpnet ... | head`)
+/// instead of panicking; the command goes on and exits as it would have.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod app;
 mod encode;
 mod input;

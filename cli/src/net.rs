@@ -7,9 +7,7 @@ use std::sync::Arc;
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::task::Callbacks;
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
-use mpnet_core::ws::listeners::{
-    CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
-};
+use mpnet_core::ws::listeners::SocketListeners;
 use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
 use mpnet_core::{AppContext, Error};
 
@@ -25,11 +23,14 @@ pub enum Net {
 }
 
 /// A started call that can be aborted and waited for.
-pub trait Handle<T>: Send {
+pub trait Handle<T>: Send + Sync {
     /// `task.abort()`.
     fn abort(&self);
     /// Waits for the result.
     fn wait(&self) -> Result<T, Error>;
+    /// Waits for the result and for the call's work to stop (an aborted
+    /// download's unfinished file removed).
+    fn wait_stopped(&self) -> Result<T, Error>;
 }
 
 impl<T: Clone + Send + 'static> Handle<T> for mpnet_blocking::Task<T> {
@@ -39,6 +40,9 @@ impl<T: Clone + Send + 'static> Handle<T> for mpnet_blocking::Task<T> {
     fn wait(&self) -> Result<T, Error> {
         mpnet_blocking::Task::wait(self)
     }
+    fn wait_stopped(&self) -> Result<T, Error> {
+        mpnet_blocking::Task::wait_stopped(self)
+    }
 }
 
 impl<T: Clone + Send + 'static> Handle<T> for mpnet_smol::Task<T> {
@@ -47,6 +51,9 @@ impl<T: Clone + Send + 'static> Handle<T> for mpnet_smol::Task<T> {
     }
     fn wait(&self) -> Result<T, Error> {
         mpnet_smol::Task::wait(self)
+    }
+    fn wait_stopped(&self) -> Result<T, Error> {
+        mpnet_smol::Task::wait_stopped(self)
     }
 }
 
@@ -120,10 +127,10 @@ impl Net {
         &self,
         opts: UploadOptions,
         cb: Callbacks<UploadResponse>,
-    ) -> Result<Box<dyn Handle<UploadResponse>>, String> {
+    ) -> Result<Arc<dyn Handle<UploadResponse>>, String> {
         match self {
-            Net::Blocking(c) => Ok(Box::new(c.spawn_upload(opts, cb))),
-            Net::Smol(c) => Ok(Box::new(c.spawn_upload(opts, cb))),
+            Net::Blocking(c) => Ok(Arc::new(c.spawn_upload(opts, cb))),
+            Net::Smol(c) => Ok(Arc::new(c.spawn_upload(opts, cb))),
         }
     }
 
@@ -132,10 +139,10 @@ impl Net {
         &self,
         opts: DownloadOptions,
         cb: Callbacks<DownloadResponse>,
-    ) -> Result<Box<dyn Handle<DownloadResponse>>, String> {
+    ) -> Result<Arc<dyn Handle<DownloadResponse>>, String> {
         match self {
-            Net::Blocking(c) => Ok(Box::new(c.spawn_download(opts, cb))),
-            Net::Smol(c) => Ok(Box::new(c.spawn_download(opts, cb))),
+            Net::Blocking(c) => Ok(Arc::new(c.spawn_download(opts, cb))),
+            Net::Smol(c) => Ok(Arc::new(c.spawn_download(opts, cb))),
         }
     }
 
@@ -149,46 +156,6 @@ impl Net {
         match self {
             Net::Blocking(c) => Ok(Arc::new(c.connect_socket_with(opts, cb, listeners))),
             Net::Smol(c) => Ok(Arc::new(c.connect_socket_with(opts, cb, listeners))),
-        }
-    }
-
-    /// `my.sendSocketMessage`.
-    pub fn send_socket_message(&self, opts: &SendOptions) -> Result<(), Error> {
-        match self {
-            Net::Blocking(c) => c.send_socket_message(opts),
-            Net::Smol(c) => c.send_socket_message(opts),
-        }
-    }
-
-    /// `my.closeSocket`.
-    pub fn close_socket(&self, opts: &CloseOptions) -> Result<(), Error> {
-        match self {
-            Net::Blocking(c) => c.close_socket(opts),
-            Net::Smol(c) => c.close_socket(opts),
-        }
-    }
-
-    /// `my.onSocketOpen` & co. at once.
-    pub fn on_socket_events(
-        &self,
-        open: Arc<OpenListener>,
-        message: Arc<MessageListener>,
-        error: Arc<ErrorListener>,
-        close: Arc<CloseListener>,
-    ) {
-        match self {
-            Net::Blocking(c) => {
-                c.on_socket_open(open);
-                c.on_socket_message(message);
-                c.on_socket_error(error);
-                c.on_socket_close(close);
-            }
-            Net::Smol(c) => {
-                c.on_socket_open(open);
-                c.on_socket_message(message);
-                c.on_socket_error(error);
-                c.on_socket_close(close);
-            }
         }
     }
 }

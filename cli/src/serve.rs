@@ -11,6 +11,9 @@ use mpnet_testkit::{serve_https, TestCa};
 /// Runs the server until the process is stopped; `Err` is a usage error.
 pub fn run(port: u16) -> Result<u8, String> {
     let ca = TestCa::new();
+    // Listening first: a port in use is a usage error with nothing written.
+    let server =
+        serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let dir = std::env::temp_dir().join(format!("mpnet-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cleanup = dir.clone();
@@ -18,18 +21,21 @@ pub fn run(port: u16) -> Result<u8, String> {
         let _ = std::fs::remove_dir_all(&cleanup);
         std::process::exit(0);
     })
-    .map_err(|e| format!("cannot handle stop signals: {e}"))?;
+    .map_err(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        format!("cannot handle stop signals: {e}")
+    })?;
     let ca_file = dir.join("ca.pem");
-    ca.write_pem(&ca_file)
-        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    let server =
-        serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    ca.write_pem(&ca_file).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        format!("{}: {e}", ca_file.display())
+    })?;
     let line = serde_json::json!({
         "https": format!("https://127.0.0.1:{}", server.port()),
         "wss": format!("wss://127.0.0.1:{}/ws", server.port()),
         "caFile": ca_file,
     });
-    println!("{line}");
+    outln!("{line}");
     let _ = std::io::stdout().flush();
     loop {
         std::thread::park();

@@ -1,25 +1,38 @@
-//! `mpnet socket OPTIONS` (SPEC §9): connects the app socket, then each
-//! stdin line is a command (`{"send": {...}}` or `{"close": {...}}`) and
-//! each event is a JSON line on stdout. Exits 0 once stdin has ended and the
-//! socket is closed; 1 when the connect fails.
+//! `mpnet socket OPTIONS` (SPEC §9): connects the app socket (a socket
+//! task with `"multiple": true`), then each stdin line is a command
+//! (`{"send": {...}}` or `{"close": {...}}`) and each event is a JSON line
+//! on stdout; commands are read only once the open event is printed. Exits
+//! 0 once stdin has ended and the socket is closed; 1 when the connect
+//! fails (options refused included: a `fail` event too).
 
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Condvar, Mutex};
 
+use mpnet_core::bridge::BridgeError;
 use mpnet_core::task::Callbacks;
+use mpnet_core::ws::listeners::SocketListeners;
 use mpnet_core::ws::{self, CloseOptions, SendOptions};
 use mpnet_core::{Api, Error};
 use serde_json::{json, Value};
 
 use crate::app::Flags;
-use crate::input::{options_or_exit, read_options};
+use crate::input::read_options;
 use crate::net::Net;
-use crate::EXIT_FAILED;
+use crate::{EXIT_FAILED, EXIT_USAGE};
 
-/// Prints event lines one at a time and remembers whether the socket closed.
+/// How far the socket has come.
+#[derive(Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    #[default]
+    Connecting,
+    Open,
+    Closed,
+}
+
+/// Prints event lines one at a time and remembers how far the socket came.
 #[derive(Default)]
 struct Output {
-    closed: Mutex<bool>,
+    stage: Mutex<Stage>,
     changed: Condvar,
     out: Mutex<()>,
 }
@@ -36,14 +49,16 @@ impl Output {
             &json!({"event": event, "error": e.code(Api::Socket), "errorMessage": e.message()}),
         );
     }
-    fn set_closed(&self) {
-        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    fn reached(&self, stage: Stage) {
+        let mut now = self.stage.lock().unwrap_or_else(|p| p.into_inner());
+        *now = (*now).max(stage);
         self.changed.notify_all();
     }
-    fn wait_closed(&self) {
-        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        while !*closed {
-            closed = self.changed.wait(closed).unwrap_or_else(|p| p.into_inner());
+    /// Waits until the socket has come at least as far as `stage`.
+    fn wait_for(&self, stage: Stage) {
+        let mut now = self.stage.lock().unwrap_or_else(|p| p.into_inner());
+        while *now < stage {
+            now = self.changed.wait(now).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -63,8 +78,9 @@ fn parse_command(line: &str) -> Result<Command, String> {
             .map_err(|e| e.to_string());
     }
     if let Some(close) = obj.get("close") {
-        let empty = serde_json::Map::new();
-        let map = close.as_object().unwrap_or(&empty);
+        let map = close
+            .as_object()
+            .ok_or(r#""close" takes an object: {"close": {}} for the defaults"#)?;
         return ws::options::close_options_from(map)
             .map(Command::Close)
             .map_err(|e| e.to_string());
@@ -76,29 +92,43 @@ fn parse_command(line: &str) -> Result<Command, String> {
 pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
     let ctx = flags.context()?;
     let text = read_options(options)?;
-    let opts = match options_or_exit(ws::options::connect_options(&text), Api::Socket) {
+    let out = Arc::new(Output::default());
+    let opts = match ws::options::connect_options(&text) {
         Ok(opts) => opts,
-        Err(code) => return Ok(code),
+        Err(BridgeError::Syntax(m)) => {
+            eprintln!("mpnet: options are not a JSON object: {m}");
+            return Ok(EXIT_USAGE);
+        }
+        Err(BridgeError::Options(e)) => {
+            out.error_line("fail", &e);
+            return Ok(EXIT_FAILED);
+        }
     };
     let client = Net::new(flags.transport, ctx)?;
-    let out = Arc::new(Output::default());
+    // The socket's own listeners: the app socket's and a task's alike.
+    let mut listeners = SocketListeners::default();
     let (o1, o2, o3, o4) = (out.clone(), out.clone(), out.clone(), out.clone());
-    client.on_socket_events(
-        Arc::new(move || o1.line(&json!({"event": "open"}))),
-        Arc::new(move |m| {
-            o2.line(&json!({"event": "message", "data": m.js_data(), "isBuffer": m.is_buffer()}))
-        }),
-        Arc::new(move |e| o3.error_line("error", e)),
-        Arc::new(move |code, reason| {
-            o4.line(&json!({"event": "close", "code": code, "reason": reason}));
-            o4.set_closed();
-        }),
-    );
-    let task = client.connect_socket(opts, Callbacks::new(), Default::default())?;
-    if let Err(e) = task.wait_connected() {
+    listeners.open.on(Arc::new(move || {
+        o1.line(&json!({"event": "open"}));
+        o1.reached(Stage::Open);
+    }));
+    listeners.message.on(Arc::new(move |m| {
+        o2.line(&json!({"event": "message", "data": m.js_data(), "isBuffer": m.is_buffer()}))
+    }));
+    listeners
+        .error
+        .on(Arc::new(move |e| o3.error_line("error", e)));
+    listeners.close.on(Arc::new(move |code, reason| {
+        o4.line(&json!({"event": "close", "code": code, "reason": reason}));
+        o4.reached(Stage::Closed);
+    }));
+    let socket = client.connect_socket(opts, Callbacks::new(), listeners)?;
+    if let Err(e) = socket.wait_connected() {
         out.error_line("fail", &e);
         return Ok(EXIT_FAILED);
     }
+    // `success` runs just before the open event: commands wait for its line.
+    out.wait_for(Stage::Open);
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
@@ -106,12 +136,12 @@ pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
         }
         match parse_command(&line) {
             Ok(Command::Send(opts)) => {
-                if let Err(e) = client.send_socket_message(&opts) {
+                if let Err(e) = socket.send(&opts) {
                     out.error_line("sendFail", &e);
                 }
             }
             Ok(Command::Close(opts)) => {
-                if let Err(e) = client.close_socket(&opts) {
+                if let Err(e) = socket.close(&opts) {
                     out.error_line("closeFail", &e);
                 }
             }
@@ -120,7 +150,7 @@ pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
     }
     // stdin ended: close the socket if it is still open, then wait for its
     // close event.
-    let _ = client.close_socket(&CloseOptions::default());
-    out.wait_closed();
+    let _ = socket.close(&CloseOptions::default());
+    out.wait_for(Stage::Closed);
     Ok(0)
 }

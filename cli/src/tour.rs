@@ -52,8 +52,8 @@ fn js_err(e: &Error, api: Api) -> String {
 
 impl Tour {
     fn step(&mut self, title: &str, call: &str, run: impl FnOnce(&Tour) -> Step) {
-        println!("\n== {title}");
-        println!("   {call}");
+        outln!("\n== {title}");
+        outln!("   {call}");
         let (mark, result) = match run(self) {
             Ok(shown) => {
                 self.passed += 1;
@@ -79,9 +79,9 @@ impl Tour {
             }
         };
         for line in result.lines() {
-            println!("   {line}");
+            outln!("   {line}");
         }
-        println!(
+        outln!(
             "   {mark} {}",
             if self.failed.last().map(String::as_str) == Some(title) {
                 "NOT as the SPEC says"
@@ -126,7 +126,7 @@ pub fn run(transports: &[Transport]) -> Result<u8, String> {
     std::fs::create_dir_all(dir.join("files")).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir.join("temp")).map_err(|e| e.to_string())?;
     let mut all_ok = true;
-    println!("mpnet tour: the seed's examples against https://127.0.0.1:{} (a loopback server with a CA made just now)", server.port());
+    outln!("mpnet tour: the seed's examples against https://127.0.0.1:{} (a loopback server with a CA made just now)", server.port());
     for &transport in transports {
         let ctx = AppContext::builder("2021000000000000", "1.0.0")
             .add_roots_pem(&ca.cert_pem())
@@ -148,7 +148,7 @@ pub fn run(transports: &[Transport]) -> Result<u8, String> {
             failed: Vec::new(),
             color: std::io::stdout().is_terminal(),
         };
-        println!(
+        outln!(
             "\n################ transport: {} ################",
             match transport {
                 Transport::Blocking => "blocking (mpnet-blocking)",
@@ -156,7 +156,7 @@ pub fn run(transports: &[Transport]) -> Result<u8, String> {
             }
         );
         steps(&mut tour);
-        println!(
+        outln!(
             "\n{} transport: {} of {} steps as the SPEC says{}",
             match transport {
                 Transport::Blocking => "blocking",

@@ -510,3 +510,168 @@ fn serve_cleans_up_its_ca_folder_when_stopped() {
     assert_eq!(status.code(), Some(0));
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+/// `"multiple": true` gives a socket task; the command listens on the task
+/// itself, so the session works the same as with the app socket.
+#[test]
+fn socket_command_with_multiple_true_on_both_transports() {
+    use std::io::Write;
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    for transport in ["blocking", "smol"] {
+        let opts = format!(r#"{{"url":"{}","multiple":true}}"#, server.ws_url("/ws"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+            .args([
+                "--transport",
+                transport,
+                "--ca-file",
+                &ca_arg,
+                "socket",
+                &opts,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"send": {{"data": "one"}}}}"#).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        writeln!(stdin, r#"{{"close": {{}}}}"#).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{transport}");
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"event": "open"}),
+                serde_json::json!({"event": "message", "data": "one", "isBuffer": false}),
+                serde_json::json!({"event": "close", "code": 1000, "reason": ""}),
+            ],
+            "{transport}"
+        );
+    }
+}
+
+/// Options the API refuses are the connect's `fail` event (exit 1); text
+/// that is not a JSON object is a usage error (exit 2).
+#[test]
+fn socket_option_errors_are_a_fail_event() {
+    for transport in ["blocking", "smol"] {
+        let out = mpnet(&[
+            "--transport",
+            transport,
+            "socket",
+            r#"{"url":"wss://a.example/x","protocols":5}"#,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{transport}: {out:?}");
+        let v = json_out(&out);
+        assert_eq!(v["event"], "fail", "{transport}: {v}");
+        assert_eq!(v["error"], 2, "{transport}: {v}");
+        assert!(
+            v["errorMessage"].as_str().unwrap().contains("protocols"),
+            "{transport}: {v}"
+        );
+        let out = mpnet(&["--transport", transport, "socket", "[1]"]);
+        assert_eq!(out.status.code(), Some(2), "{transport}: {out:?}");
+        assert!(out.stdout.is_empty(), "{transport}: {out:?}");
+    }
+}
+
+/// A reader that goes away early (`mpnet ... | head -c0`) is not a crash.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let script = format!(
+        "set -o pipefail; (sleep 0.3; exec '{}' encode '{{\"url\":\"https://a.example/\"}}') | true",
+        env!("CARGO_BIN_EXE_mpnet")
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A port in use is a usage error, and the CA folder is never made.
+#[test]
+fn serve_on_a_port_in_use_fails_and_leaves_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+        .args(["serve", "--port", &port])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    let dir = std::env::temp_dir().join(format!("mpnet-serve-{pid}"));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// SIGTERM during a download aborts it: the unfinished file is removed
+/// before the command prints the abort (12) and exits 130 (SPEC §6).
+#[cfg(unix)]
+#[test]
+fn a_stop_signal_aborts_a_download_and_leaves_nothing() {
+    use std::time::{Duration, Instant};
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    let temp = dir.path().join("temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    for transport in ["blocking", "smol"] {
+        let opts = format!(
+            r#"{{"url":"{}"}}"#,
+            server.url("/download/slow.bin?size=1000000&chunk_size=1000&chunk_delay_ms=50")
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+            .args([
+                "--transport",
+                transport,
+                "--ca-file",
+                &ca_arg,
+                "--temp-dir",
+                temp.to_str().unwrap(),
+                "download",
+                &opts,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Under way: the unfinished file exists.
+        let started = Instant::now();
+        while std::fs::read_dir(&temp).unwrap().next().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{transport}: the download never started writing"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{transport}: {out:?}");
+        let v = json_out(&out);
+        assert_eq!(v["error"], 12, "{transport}: {v}");
+        let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
+        assert!(left.is_empty(), "{transport}: left {left:?}");
+    }
+}
