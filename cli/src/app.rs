@@ -76,6 +76,9 @@ impl Flags {
                 // Absolute, so absolute filePaths can match it.
                 let abs = std::path::absolute(d)
                     .map_err(|e| format!("--read-dir {}: {e}", d.display()))?;
+                if !abs.is_dir() {
+                    return Err(format!("--read-dir {}: not a folder", d.display()));
+                }
                 b = b.read_dir(abs);
             }
         }

@@ -94,11 +94,39 @@ fn usage_errors_exit_2() {
         vec!["encode", "[1]"],
         vec!["frobnicate"],
         vec!["encode", "@/nonexistent/file"],
+        vec![
+            "--read-dir",
+            "/nonexistent/folder",
+            "encode",
+            r#"{"url":"https://a.example/"}"#,
+        ],
+        vec![
+            "--proxy",
+            "http://",
+            "encode",
+            r#"{"url":"https://a.example/"}"#,
+        ],
     ] {
         let out = mpnet(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+    let out = mpnet(&[
+        "--read-dir",
+        "/nonexistent/folder",
+        "encode",
+        r#"{"url":"https://a.example/"}"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a folder"), "{stderr}");
+    let out = mpnet(&[
+        "--proxy",
+        "http://",
+        "encode",
+        r#"{"url":"https://a.example/"}"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be parsed"), "{stderr}");
 }
 
 #[test]

@@ -468,6 +468,17 @@ pub fn cases() -> Vec<Case> {
             within: 5 * SEC,
         },
         Case {
+            // RFC 6761 §6.3: the name is this machine without a resolver
+            // (this machine's resolver knows no `*.localhost`).
+            name: "plain http to a *.localhost name with the switch reaches loopback",
+            setup: |env| {
+                let url = format!("http://app.localhost:{}/get", env.http.port());
+                Setup::new(env.ctx_loopback(), RequestOptions::new(url))
+            },
+            expect: Expect::Ok(200, no_check),
+            within: 5 * SEC,
+        },
+        Case {
             name: "bad header is 2",
             setup: |env| {
                 Setup::new(

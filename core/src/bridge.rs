@@ -201,7 +201,8 @@ impl<'a> Fields<'a> {
     }
 
     /// The `data` field with its `isBuffer` companion (SPEC §8): an object or
-    /// array, a string, or with `isBuffer: true` a base64 string of bytes.
+    /// array, a string, or with `isBuffer: true` a base64 string of bytes
+    /// (anything else beside `isBuffer: true` is error 2).
     pub fn data(&self, key: &str) -> Result<Option<Data>, Error> {
         let is_buffer = self.bool("isBuffer")?.unwrap_or(false);
         match self.get(key) {
@@ -215,6 +216,10 @@ impl<'a> Fields<'a> {
                     ))
                 }),
             Some(Value::String(s)) => Ok(Some(Data::Text(s.clone()))),
+            Some(other) if is_buffer => Err(Error::invalid(format!(
+                "{key} must be a base64 string when isBuffer is true, got {}",
+                type_name(other)
+            ))),
             Some(v @ (Value::Object(_) | Value::Array(_))) => {
                 Ok(Some(Data::Json(std::sync::Arc::new(v.clone()))))
             }
@@ -283,6 +288,8 @@ mod tests {
             r#"{"url": "https://a", "data": 5}"#,
             r#"{"url": "https://a", "data": true}"#,
             r#"{"url": "https://a", "data": "%%%", "isBuffer": true}"#,
+            r#"{"url": "https://a", "data": {"a": 1}, "isBuffer": true}"#,
+            r#"{"url": "https://a", "data": [1], "isBuffer": true}"#,
             r#"{"url": "https://a", "data": {"k": "\ud800"}}"#,
             r#"{"url": "https://a", "data": "\udc00x"}"#,
         ] {

@@ -41,7 +41,7 @@ impl Proxy {
     /// supported).
     pub fn new(url: &str) -> Result<Proxy, ContextError> {
         let target = Target::parse(url, &Limits::default())
-            .map_err(|e| ContextError(format!("proxy url {url:?}: {e:?}")))?;
+            .map_err(|e| ContextError(format!("proxy url {url:?}: {e}")))?;
         if target.scheme() != Scheme::Http {
             return Err(ContextError(format!(
                 "proxy url {url:?}: only http:// proxies are supported"
@@ -297,14 +297,23 @@ impl AppContext {
             ));
         }
         if !self.inner.policy.allows(target) {
-            return Err(Error::new(
-                ErrorKind::NotAllowed,
-                format!(
-                    "origin {}://{} is not in the domain whitelist",
-                    scheme.as_str(),
-                    target.host_header()
+            // The URL's text drops a written default port (`:443`), but the
+            // whitelist does not (an entry with no port needs none written):
+            // say so, or the message names an origin the list holds.
+            let host = target.host_header_str();
+            let message = match target.explicit_port() {
+                Some(port) if !host.ends_with(&format!(":{port}")) => format!(
+                    "origin {}://{host}:{port} is not in the domain whitelist \
+                     (the URL writes port {port}: an entry without a port matches \
+                     only URLs that write none)",
+                    scheme.as_str()
                 ),
-            ));
+                _ => format!(
+                    "origin {}://{host} is not in the domain whitelist",
+                    scheme.as_str()
+                ),
+            };
+            return Err(Error::new(ErrorKind::NotAllowed, message));
         }
         Ok(())
     }
@@ -461,5 +470,22 @@ impl AppContextBuilder {
                 request_defaults: OnceLock::new(),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_url_error_says_what_is_wrong_in_words() {
+        let e = Proxy::new("http://").unwrap_err().to_string();
+        assert!(e.contains("cannot be parsed"), "{e}");
+        assert!(!e.contains("Unparseable"), "{e}");
+        let e = Proxy::new("https://proxy.example:8443")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only http:// proxies"), "{e}");
+        assert!(Proxy::new("http://127.0.0.1:3128").is_ok());
     }
 }

@@ -66,18 +66,37 @@ impl Deadline {
     pub fn error(&self) -> Error {
         Error::new(
             ErrorKind::Timeout,
-            format!(
-                "{} timed out after {} ms",
-                self.what,
-                self.timeout.as_millis()
-            ),
+            format!("{} timed out after {}", self.what, Millis(self.timeout)),
         )
+    }
+}
+
+/// A timeout as the options gave it, in milliseconds: `1500 ms`, and
+/// `0.25 ms` for a fraction (never `0 ms` for a timeout that is not zero).
+#[derive(Debug, Clone, Copy)]
+pub struct Millis(pub Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.subsec_nanos().is_multiple_of(1_000_000) {
+            write!(f, "{} ms", self.0.as_millis())
+        } else {
+            write!(f, "{} ms", self.0.as_secs_f64() * 1000.0)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_shows_a_fraction_and_never_zero_for_a_timeout_that_is_not() {
+        assert_eq!(Millis(Duration::from_millis(1500)).to_string(), "1500 ms");
+        assert_eq!(Millis(Duration::from_micros(500)).to_string(), "0.5 ms");
+        assert_eq!(Millis(Duration::from_micros(1250)).to_string(), "1.25 ms");
+        assert_eq!(Millis(Duration::ZERO).to_string(), "0 ms");
+    }
 
     #[test]
     fn passes_at_start_plus_timeout() {

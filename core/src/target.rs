@@ -153,7 +153,7 @@ impl Host {
     /// IPv4-mapped `::ffff:127.x.y.z`) or `localhost` / `*.localhost`.
     pub fn is_loopback(&self) -> bool {
         match self {
-            Host::Domain(d) => &**d == "localhost" || d.ends_with(".localhost"),
+            Host::Domain(d) => is_localhost_name(d),
             Host::Ipv4(a) => a.is_loopback(),
             Host::Ipv6(a) => {
                 a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
@@ -170,6 +170,38 @@ impl Host {
             Host::Ipv6(a) => a.to_string(),
         }
     }
+}
+
+/// `localhost` or a name under it (`a.localhost`), which always means this
+/// machine (RFC 6761 §6.3).
+fn is_localhost_name(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// The addresses of a connect host ([`Target::connect_host`]) that need no
+/// resolver: an IP address is itself, and `localhost` and `*.localhost` are
+/// `127.0.0.1` then `::1` (RFC 6761 §6.3, as browsers do), so a loopback
+/// name that `allow_insecure_loopback` lets through plain text can never
+/// reach another machine. `None`: ask the resolver.
+///
+/// ```
+/// use mpnet_core::target::addresses_without_lookup;
+/// let a = addresses_without_lookup("api.localhost", 8080).unwrap();
+/// assert_eq!(a[0].to_string(), "127.0.0.1:8080");
+/// assert_eq!(a[1].to_string(), "[::1]:8080");
+/// assert!(addresses_without_lookup("example.com", 443).is_none());
+/// ```
+pub fn addresses_without_lookup(host: &str, port: u16) -> Option<Vec<std::net::SocketAddr>> {
+    use std::net::{IpAddr, SocketAddr};
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(vec![SocketAddr::new(ip, port)]);
+    }
+    is_localhost_name(&host.to_ascii_lowercase()).then(|| {
+        vec![
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        ]
+    })
 }
 
 impl fmt::Display for Host {
@@ -196,6 +228,14 @@ pub enum UrlError {
         /// The limit, `Limits::max_url_bytes`.
         max: usize,
     },
+    /// The URL with a GET's data added to its query is longer than
+    /// `Limits::max_url_bytes` (SPEC §4: the limit is on what is sent).
+    TooLongWithData {
+        /// The length in bytes of the URL with the data added.
+        len: usize,
+        /// The limit, `Limits::max_url_bytes`.
+        max: usize,
+    },
     /// The URL holds a control character (CR, LF, NUL, TAB, ...).
     ControlCharacter,
     /// The URL cannot be parsed as an absolute URL with a host.
@@ -215,6 +255,10 @@ impl fmt::Display for UrlError {
             UrlError::TooLong { len, max } => {
                 write!(f, "url is {len} bytes, over the limit of {max}")
             }
+            UrlError::TooLongWithData { len, max } => write!(
+                f,
+                "url with the data added to its query is {len} bytes, over the limit of {max}"
+            ),
             UrlError::ControlCharacter => f.write_str(
                 "url contains a control character (TAB, CR, LF, NUL, DEL or another); \
                  percent-encode it",
@@ -244,7 +288,9 @@ impl From<UrlError> for Error {
     fn from(e: UrlError) -> Error {
         let kind = match &e {
             UrlError::Empty => ErrorKind::EmptyUrl,
-            UrlError::TooLong { .. } => ErrorKind::InvalidOptions,
+            UrlError::TooLong { .. } | UrlError::TooLongWithData { .. } => {
+                ErrorKind::InvalidOptions
+            }
             UrlError::ControlCharacter | UrlError::Unparseable(_) | UrlError::Userinfo => {
                 ErrorKind::InvalidUrl
             }
@@ -483,6 +529,20 @@ impl Target {
         push_wire_safe(&mut out, text);
         self.text = Arc::from(out);
         self.query_start = Some(query_start);
+    }
+
+    /// Checks that the URL, once a GET's data is added
+    /// ([`append_query`](Self::append_query)), still fits
+    /// `limits.max_url_bytes` (SPEC §4).
+    pub fn check_length_with_data(&self, limits: &Limits) -> Result<(), UrlError> {
+        let len = self.text.len();
+        if len > limits.max_url_bytes {
+            return Err(UrlError::TooLongWithData {
+                len,
+                max: limits.max_url_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Checks the query's percent-encoding: every `%` is followed by two hex
@@ -1103,6 +1163,13 @@ mod tests {
         assert_eq!(code(UrlError::Empty), 2);
         assert_eq!(
             code(UrlError::TooLong {
+                len: 9000,
+                max: 8192
+            }),
+            2
+        );
+        assert_eq!(
+            code(UrlError::TooLongWithData {
                 len: 9000,
                 max: 8192
             }),

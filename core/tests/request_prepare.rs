@@ -178,6 +178,61 @@ fn error_2_cases() {
     assert_eq!(encode(&long).err(), Some(2));
 }
 
+/// The message a call's options fail with.
+fn error_message_in(ctx: &AppContext, json: &str) -> String {
+    let opts = match bridge::request_options(json) {
+        Ok(o) => o,
+        Err(e) => panic!("options refused: {e:?}"),
+    };
+    match PreparedRequest::new(ctx, &opts) {
+        Ok(_) => panic!("{json} was accepted"),
+        Err(e) => e.message().to_owned(),
+    }
+}
+
+/// SPEC §4: the URL limit holds for what is sent, a GET's data included.
+#[test]
+fn a_get_whose_data_makes_the_url_too_long_is_2() {
+    let fits = format!(
+        r#"{{"url":"https://a.example/p","data":{{"k":"{}"}}}}"#,
+        "v".repeat(8000)
+    );
+    assert!(encode(&fits).is_ok());
+    let over = format!(
+        r#"{{"url":"https://a.example/p","data":{{"k":"{}"}}}}"#,
+        "v".repeat(8200)
+    );
+    assert_eq!(encode(&over).err(), Some(2));
+    let message = error_message_in(&ctx_any(), &over);
+    assert!(
+        message.contains("data added") && message.contains("8192"),
+        "{message}"
+    );
+    // The same data in a POST's body is not part of the URL.
+    let post = format!(
+        r#"{{"url":"https://a.example/p","method":"POST","data":{{"k":"{}"}}}}"#,
+        "v".repeat(8200)
+    );
+    assert!(encode(&post).is_ok());
+}
+
+/// A written default port is not in the URL's text, but it is what keeps
+/// the origin out of a whitelist whose entry has no port: the message says so.
+#[test]
+fn the_whitelist_message_names_a_written_default_port() {
+    let ctx = ctx_whitelist(&["https://api.example.com"]);
+    let message = error_message_in(&ctx, r#"{"url":"https://api.example.com:443/x"}"#);
+    assert!(
+        message.contains("https://api.example.com:443 ") && message.contains("writes port 443"),
+        "{message}"
+    );
+    let message = error_message_in(&ctx, r#"{"url":"https://api.example.com:8443/x"}"#);
+    assert_eq!(
+        message,
+        "origin https://api.example.com:8443 is not in the domain whitelist"
+    );
+}
+
 #[test]
 fn error_11_cases() {
     let ctx = ctx_whitelist(&["https://api.example.com", "https://*.cdn.example"]);

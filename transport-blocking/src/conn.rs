@@ -278,11 +278,12 @@ fn peer_closed_or_spoke(tcp: &TcpStream) -> bool {
     stale || tcp.set_nonblocking(false).is_err()
 }
 
-/// Resolves `host:port` before `deadline` (std's resolver cannot time out,
+/// Resolves `host:port` before `deadline` (addresses and localhost names
+/// without a lookup: `addresses_without_lookup`; std's resolver cannot time out,
 /// so it runs on a helper thread the deadline can walk away from).
 fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, io::Error> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+    if let Some(addrs) = mpnet_core::target::addresses_without_lookup(host, port) {
+        return Ok(addrs);
     }
     let (tx, rx) = mpsc::channel();
     let name = host.to_string();

@@ -472,11 +472,12 @@ pub(crate) async fn receive(
     }
 }
 
-/// Resolves `host:port` before `deadline` (the system resolver runs on a
+/// Resolves `host:port` before `deadline` (addresses and localhost names
+/// without a lookup: `addresses_without_lookup`; the system resolver runs on a
 /// helper thread the deadline can walk away from).
 async fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+    if let Some(addrs) = mpnet_core::target::addresses_without_lookup(host, port) {
+        return Ok(addrs);
     }
     before(deadline, async_net::resolve((host, port))).await
 }

@@ -33,8 +33,9 @@ pub struct PreparedRequest {
 
 impl PreparedRequest {
     /// Checks `opts` in `ctx` and encodes them, in this order: the URL
-    /// (2), the scheme and domain policy (11), the headers (2), the data, and
-    /// the final query's percent-encoding (15).
+    /// (2), the scheme and domain policy (11), the headers (2), the data (a
+    /// GET's URL with its data must still fit the URL limit: 2), and the
+    /// final query's percent-encoding (15).
     ///
     /// The URL is parsed through the context's memo
     /// ([`AppContext::parse_target`]: same result as [`Target::parse`]);
@@ -51,6 +52,7 @@ impl PreparedRequest {
             (_, None) => Bytes::new(),
             (Method::Get, Some(data)) => {
                 target.append_query(&query_text(data)?);
+                target.check_length_with_data(ctx.limits())?;
                 Bytes::new()
             }
             (_, Some(data)) => {

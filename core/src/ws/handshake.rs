@@ -191,9 +191,9 @@ impl ClientHandshake {
         Error::new(
             ErrorKind::Timeout,
             format!(
-                "connecting to {} took longer than {} ms",
+                "connecting to {} took longer than {}",
                 self.target,
-                self.timeout.as_millis()
+                crate::deadline::Millis(self.timeout)
             ),
         )
     }
