@@ -18,11 +18,21 @@ pub fn read_options(arg: &str) -> Result<String, String> {
 }
 
 /// Prints one JSON value on its own line to stdout.
+/// As `JSON.stringify` in the mini-program would (SPEC §8): numbers as
+/// JavaScript writes them (`100`, not `100.0`; `0` for `-0`) and
+/// integer-like keys first.
 pub fn print_json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string(value) {
-        Ok(line) => outln!("{line}"),
+    match serde_json::to_value(value) {
+        Ok(v) => outln!("{}", js_text(&v)),
         Err(e) => eprintln!("mpnet: could not serialise the result: {e}"),
     }
+}
+
+/// `JSON.stringify(value)`.
+pub fn js_text(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    mpnet_core::js::stringify(value, &mut out);
+    out
 }
 
 /// The options, or the exit code after reporting why they are refused:

@@ -41,7 +41,7 @@ impl Output {
     fn line(&self, v: &Value) {
         let _guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{v}");
+        let _ = writeln!(stdout, "{}", crate::input::js_text(v));
         let _ = stdout.flush();
     }
     fn error_line(&self, event: &str, e: &Error) {
@@ -90,6 +90,13 @@ fn parse_command(line: &str) -> Result<Command, String> {
 
 /// Runs the command; `Err` is a usage error.
 pub fn run(flags: &Flags, options: &str) -> Result<u8, String> {
+    if options == "-" {
+        return Err(
+            "socket options cannot come from stdin (`-`): stdin carries \
+                    the commands; give them inline or as @FILE"
+                .into(),
+        );
+    }
     let ctx = flags.context()?;
     let text = read_options(options)?;
     let out = Arc::new(Output::default());

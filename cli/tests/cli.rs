@@ -94,6 +94,8 @@ fn usage_errors_exit_2() {
         vec!["encode", "[1]"],
         vec!["frobnicate"],
         vec!["encode", "@/nonexistent/file"],
+        // stdin carries a socket's commands, not its options.
+        vec!["socket", "-"],
         vec![
             "--read-dir",
             "/nonexistent/folder",
@@ -702,4 +704,25 @@ fn a_stop_signal_aborts_a_download_and_leaves_nothing() {
         let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
         assert!(left.is_empty(), "{transport}: left {left:?}");
     }
+}
+
+/// Results print as `JSON.stringify` would in the mini-program (SPEC §8):
+/// `100`, not `100.0`; `0` for `-0`; integer-like keys first.
+#[test]
+fn results_print_as_javascript_would() {
+    let ca = TestCa::new();
+    let server = HttpsServer::start(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_arg = ca_file(&ca, dir.path());
+    let opts = format!(
+        r#"{{"url":"{}","method":"POST","header":{{"content-type":"application/json"}},"data":"{{\"b\":1,\"2\":-0,\"n\":100.0,\"e\":1e2,\"f\":0.5}}"}}"#,
+        server.url("/post")
+    );
+    let out = mpnet(&["--ca-file", &ca_arg, "request", &opts]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r#""json":{"2":0,"b":1,"n":100,"e":100,"f":0.5}"#),
+        "{text}"
+    );
 }
