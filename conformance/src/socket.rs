@@ -91,6 +91,9 @@ pub trait SocketTransport: Sync {
     /// listener (an app replying to what it gets). The listener holds the
     /// client only until the socket closes.
     fn answer_messages(&self, client: &Self::Client, answer: &'static str);
+    /// Adds an app-level message listener to `client` that panics (an app
+    /// bug the socket must survive without hanging).
+    fn panic_on_messages(&self, client: &Self::Client);
     /// `connectSocket({multiple: true})`: a task whose own listeners log
     /// into `log`; returns once it succeeded or failed.
     fn task(
@@ -486,6 +489,22 @@ pub fn run_all<T: SocketTransport>(t: &T) {
                     texts == [json!("one"), json!("two"), json!("three")],
                     &format!("messages: {texts:?}"),
                 )
+            },
+        ),
+        (
+            "a message listener that panics ends the socket: error 1, close 1006, nothing hangs",
+            |t, env| {
+                let log = new_log();
+                let c = t.client(&env.ctx(), log.clone());
+                t.panic_on_messages(&c);
+                t.connect(&c, ConnectOptions::new(echo(env)))
+                    .map_err(|e| e.to_string())?;
+                t.send(&c, &SendOptions::text("boom"))
+                    .map_err(|e| e.to_string())?;
+                expect_error_then_close(&log, 1, 1006)?;
+                // The app socket is free again: a new connect opens.
+                t.connect(&c, ConnectOptions::new(echo(env)))
+                    .map_err(|e| format!("the next socket: {e}"))
             },
         ),
         ("connection refused: 1 (unknown failure)", |t, env| {

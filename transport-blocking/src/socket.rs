@@ -263,7 +263,16 @@ pub(crate) fn connect_socket(
     let worker = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("mpnet-socket".into())
-        .spawn(move || run(&inner, &worker, &handshake));
+        .spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&inner, &worker, &handshake);
+            }));
+            // Out of the unwind (the hook printed the panic): a listener
+            // that panics again now ends this thread, nothing worse.
+            if ran.is_err() {
+                end_unfinished(&worker);
+            }
+        });
     if let Err(e) = spawned {
         fail_connect(
             &shared,
@@ -300,6 +309,30 @@ fn replace_app_socket(old: &Arc<SocketShared>, previous: Previous) {
 fn fail_connect(shared: &Arc<SocketShared>, error: Error) {
     shared.connected.finish(Err(error));
     shared.route.finished();
+}
+
+/// Ends a socket whose reader thread panicked before the connection ended
+/// (a listener or callback it ran panicked): its connect fails, or its
+/// error and close events are delivered, so the rules still hold
+/// (`complete` once, one close) and nothing waits for it forever.
+fn end_unfinished(shared: &Arc<SocketShared>) {
+    shared.shutdown();
+    let error = Error::new(
+        ErrorKind::Unknown,
+        "the socket's thread panicked (a listener or callback it ran) before the socket closed",
+    );
+    if !shared.connected.is_finished() {
+        fail_connect(shared, error);
+        return;
+    }
+    let queued = {
+        let mut io = lock(&shared.io);
+        let events = io.abandon(error);
+        // The writer thread ends once its queue is gone.
+        io.close_outlet();
+        shared.queue(events)
+    };
+    queued.run();
 }
 
 /// The socket's reader thread: connect, then read until the connection

@@ -378,14 +378,7 @@ impl Drop for Unfinished {
         }
         let queued = {
             let mut io = lock(&shared.io);
-            let events = match io.ws() {
-                Some(ws) if !ws.is_terminated() => {
-                    ws.handle_transport_error(error);
-                    io.flush()
-                }
-                _ => Vec::new(),
-            };
-            shared.queue(events)
+            shared.queue(io.abandon(error))
         };
         queued.run();
     }

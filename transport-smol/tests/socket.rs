@@ -83,6 +83,10 @@ impl SocketTransport for Smol {
         }));
     }
 
+    fn panic_on_messages(&self, client: &Client) {
+        client.on_socket_message(Arc::new(|_| panic!("the app's listener failed")));
+    }
+
     fn task(
         &self,
         client: &Client,

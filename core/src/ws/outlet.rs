@@ -179,6 +179,20 @@ impl<O: Outlet> SocketIo<O> {
         self.flush()
     }
 
+    /// The transport's reader stopped before the connection terminated (it
+    /// panicked, or its executor dropped it): an open connection fails with
+    /// `error` (SPEC §7: one error, then close 1006); returns the events to
+    /// deliver. Nothing when it is not open or already terminated.
+    pub fn abandon(&mut self, error: Error) -> Vec<SocketEvent> {
+        match self.ws() {
+            Some(ws) if !ws.is_terminated() => {
+                ws.handle_transport_error(error);
+                self.flush()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Writes what the connection queued (TLS records for `wss`): at once
     /// when the writer holds nothing and the socket takes it, else through
     /// the writer. Returns the events to deliver (a writer that is gone
@@ -359,5 +373,25 @@ mod tests {
         io.ws().expect("open").send_text("dropped").expect("send");
         assert!(io.flush().is_empty());
         assert!(wire.now.borrow().is_empty() && wire.writer.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_connection_fails_once_and_one_not_open_gives_nothing() {
+        let gone = || Error::new(crate::ErrorKind::Unknown, "the reader stopped");
+        let mut io: SocketIo<&Wire> = SocketIo::new();
+        assert!(io.abandon(gone()).is_empty(), "not open: nothing");
+
+        let wire = Wire::new(100);
+        let mut io = opened(&wire);
+        let events = io.abandon(gone());
+        assert!(
+            matches!(
+                events.as_slice(),
+                [SocketEvent::Error(e), SocketEvent::Close { code: 1006, .. }]
+                    if e.code(crate::Api::Socket) == 1
+            ),
+            "{events:?}"
+        );
+        assert!(io.abandon(gone()).is_empty(), "terminated: nothing more");
     }
 }
