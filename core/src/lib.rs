@@ -50,6 +50,7 @@ pub mod policy;
 pub mod pool;
 pub mod request;
 mod span;
+pub mod spin;
 pub mod target;
 pub mod target_cache;
 pub mod task;

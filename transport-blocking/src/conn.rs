@@ -15,6 +15,7 @@ use mpnet_core::{tls, tunnel, Target};
 use rustls::ClientConfig;
 
 use crate::cancel::Cancel;
+use crate::spin::{self, SpinGate};
 
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
@@ -31,12 +32,26 @@ enum Stream {
 /// descriptor. A call a signal interrupts is made again: the kernel does
 /// not restart socket calls on a socket with timeouts, and nothing above
 /// (rustls, the exchange) should see `Interrupted`.
-pub(crate) struct SharedTcp(Arc<TcpStream>);
+pub(crate) struct SharedTcp {
+    tcp: Arc<TcpStream>,
+    /// Polling before a read blocks ([`spin`]): the budget, zero for none.
+    spin: Duration,
+    gate: SpinGate,
+}
 
 impl SharedTcp {
-    /// The stream over `tcp`.
+    /// The stream over `tcp`; its reads block at once.
     pub(crate) fn new(tcp: Arc<TcpStream>) -> Self {
-        SharedTcp(tcp)
+        SharedTcp {
+            tcp,
+            spin: Duration::ZERO,
+            gate: SpinGate::default(),
+        }
+    }
+
+    /// From now on each read first polls for up to `budget` ([`spin`]).
+    pub(crate) fn spin_before_blocking(&mut self, budget: Duration) {
+        self.spin = budget;
     }
 }
 
@@ -52,21 +67,32 @@ fn uninterrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 
 impl Read for SharedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        uninterrupted(|| (&*self.0).read(buf))
+        if self.spin.is_zero() {
+            return uninterrupted(|| (&*self.tcp).read(buf));
+        }
+        // Counted for the whole read, so that other readers see how many
+        // wait (`spin`: with many, nobody polls).
+        let waiting = mpnet_core::spin::Waiting::begin();
+        if waiting.few(spin::max_spinning()) {
+            if let Some(read) = spin::read_soon(&self.tcp, buf, &mut self.gate, self.spin) {
+                return read;
+            }
+        }
+        uninterrupted(|| (&*self.tcp).read(buf))
     }
 }
 
 impl Write for SharedTcp {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        uninterrupted(|| (&*self.0).write(buf))
+        uninterrupted(|| (&*self.tcp).write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        uninterrupted(|| (&*self.0).write_vectored(bufs))
+        uninterrupted(|| (&*self.tcp).write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        (&*self.0).flush()
+        (&*self.tcp).flush()
     }
 }
 
@@ -331,6 +357,8 @@ pub(crate) struct ConnectArgs<'a> {
     pub deadline: Instant,
     pub cancel: &'a Cancel,
     pub started: Instant,
+    /// How long a read on the open connection polls before it blocks.
+    pub spin: Duration,
 }
 
 /// Opens a connection: DNS, TCP (to the proxy when there is one, then a
@@ -358,7 +386,7 @@ pub(crate) fn connect(
     args.cancel.watch(&tcp);
     let mut conn = Conn {
         stream: Stream::Plain,
-        sock: SharedTcp(tcp.clone()),
+        sock: SharedTcp::new(tcp.clone()),
         tcp,
         timeout: None,
         buf: Vec::new(),
@@ -384,6 +412,10 @@ pub(crate) fn connect(
         conn.stream = Stream::Tls(Box::new(session));
         profile.tls = since(Instant::now());
     }
+    // Open: from here on reads wait for answers, which poll first (the
+    // handshake's reads wait on the peer's key work, which polling only
+    // burns CPU beside).
+    conn.sock.spin_before_blocking(args.spin);
     Ok(conn)
 }
 

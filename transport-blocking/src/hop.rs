@@ -62,6 +62,7 @@ pub(crate) fn open_and_send(
                     deadline: hop.deadline,
                     cancel,
                     started,
+                    spin: client.read_spin(),
                 };
                 conn::connect(&args, profile).map_err(|f| f.into_error(hop.timeout))?
             }

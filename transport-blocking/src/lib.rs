@@ -26,6 +26,7 @@ mod hop;
 mod limit;
 mod request;
 mod socket;
+mod spin;
 mod stream;
 mod task;
 mod transfer;

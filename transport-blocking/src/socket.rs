@@ -37,6 +37,7 @@ use mpnet_core::{tls, Error, ErrorKind};
 
 use crate::client::ClientInner;
 use crate::conn;
+use crate::spin::{self, SpinGate};
 
 /// The longest a reader blocks before looking at the close deadline again.
 const READ_WAKE: Duration = Duration::from_millis(250);
@@ -394,7 +395,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     opened.run();
     // Frames that came with the handshake response, after the open event.
     feed(&shared.io, Instant::now(), None, &shared.route);
-    read_loop(tcp, shared);
+    read_loop(tcp, shared, client.read_spin());
     // The writer ends once the core's last bytes are written.
     lock(&shared.io).close_outlet();
     if let Ok(handle) = writer_thread {
@@ -475,14 +476,16 @@ fn open(
 
 /// Reads until the connection terminates; every read is fed to the core
 /// one message at a time (through the TLS session for `wss`), and its
-/// output and events passed on.
-fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
+/// output and events passed on. Each read polls for up to `spin` before
+/// it blocks (`crate::spin`).
+fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>, spin: Duration) {
     // Room for a 64 KiB message with its frame and TLS overhead in one
     // read; the TLS session's own buffer is this size too, so the two are
     // swapped rather than copied (`Link::receive`).
     let mut buf = vec![0u8; mpnet_core::tls_session::READ_CHUNK];
     // The read timeout last set (a system call only when it changes).
     let mut armed: Option<Duration> = None;
+    let mut gate = SpinGate::default();
     loop {
         let timeout = lock(&shared.io).link().and_then(|l| l.ws.poll_timeout());
         // Wake at least every READ_WAKE so a close() made while this read
@@ -497,7 +500,10 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>) {
         if armed != Some(wait) && tcp.set_read_timeout(Some(wait)).is_ok() {
             armed = Some(wait);
         }
-        let read = tcp.read(&mut buf);
+        let read = match spin::read_soon(&tcp, &mut buf, &mut gate, spin) {
+            Some(read) => read,
+            None => tcp.read(&mut buf),
+        };
         let now = Instant::now();
         match read {
             Ok(n) if n > 0 => feed(&shared.io, now, Some((&mut buf, n)), &shared.route),

@@ -12,17 +12,20 @@ use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncWrite};
 pub(crate) use mpnet_core::failure::{is_timeout, ConnectFailure};
 use mpnet_core::pool::PoolKey;
 use mpnet_core::request::Profile;
+use mpnet_core::spin::Waiting;
 use mpnet_core::tls_session::{Handshake, Plaintext, TlsSession};
 use mpnet_core::{tls, tunnel, Target};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
+
+use crate::spin::{self, SpinGate};
 
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
@@ -42,6 +45,10 @@ pub(crate) struct Conn {
     /// Set when a request has been flushed and nothing has been read since
     /// (the next read is for the answer, which cannot be there yet).
     sent: bool,
+    /// How long the first read for an answer polls before it waits on the
+    /// reactor (`mpnet_core::spin`); zero until the connection is open.
+    spin: Duration,
+    gate: SpinGate,
     pub(crate) key: PoolKey,
 }
 
@@ -121,6 +128,8 @@ impl Conn {
             head_buf: Vec::new(),
             timer: DeadlineTimer::new(),
             sent: false,
+            spin: Duration::ZERO,
+            gate: SpinGate::default(),
             key,
         }
     }
@@ -242,11 +251,20 @@ impl Conn {
     /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
     pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
         if std::mem::take(&mut self.sent) && self.drained() {
-            let mut first = true;
-            self.until(deadline, |conn, cx| {
-                conn.poll_answer_readable(cx, std::mem::take(&mut first))
-            })
-            .await?;
+            // Counted for the whole wait, so that other readers see how
+            // many wait (`mpnet_core::spin`: with many, nobody polls).
+            let waiting = (!self.spin.is_zero()).then(Waiting::begin);
+            let answered = waiting
+                .as_ref()
+                .is_some_and(|w| w.few(spin::max_spinning()))
+                && spin::readable_soon(self.tcp.get_ref(), &mut self.gate, self.spin);
+            if !answered {
+                let mut first = true;
+                self.until(deadline, |conn, cx| {
+                    conn.poll_answer_readable(cx, std::mem::take(&mut first))
+                })
+                .await?;
+            }
         }
         self.until(deadline, Conn::poll_fill).await
     }
@@ -511,6 +529,8 @@ pub(crate) struct ConnectArgs<'a> {
     pub tls: &'a Arc<ClientConfig>,
     pub deadline: Instant,
     pub started: Instant,
+    /// How long the first read for an answer polls before it waits.
+    pub spin: Duration,
 }
 
 /// Opens a connection: DNS, TCP (to the proxy when there is one, then a
@@ -548,6 +568,10 @@ pub(crate) async fn connect(
             .map_err(ConnectFailure::Io)?;
         profile.tls = since(Instant::now());
     }
+    // Open: from here on the first read for each answer polls first (the
+    // handshake's reads wait on the peer's key work, which polling only
+    // burns CPU beside).
+    conn.spin = args.spin;
     Ok(conn)
 }
 

@@ -75,6 +75,7 @@ pub(crate) async fn open_and_send(
                     tls: &client.tls,
                     deadline: hop.deadline,
                     started,
+                    spin: client.read_spin(),
                 };
                 conn::connect(&args, profile)
                     .await

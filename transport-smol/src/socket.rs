@@ -23,7 +23,7 @@ use std::future::Future as _;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
@@ -46,6 +46,7 @@ use mpnet_core::{tls, Error, ErrorKind};
 use crate::cancel::Cancel;
 use crate::client::{Client, ClientInner};
 use crate::conn;
+use crate::spin::{self, SpinGate};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -450,7 +451,7 @@ async fn run(
     // Frames that came with the handshake response (and, under TLS, any
     // records read with it), after the open event.
     feed(&shared.io, Instant::now(), None, &shared.route);
-    read_loop(&tcp, shared).await;
+    read_loop(&tcp, shared, client.read_spin()).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
     lock(&shared.io).close_outlet();
@@ -529,8 +530,9 @@ enum Woke {
 /// one message at a time, and its output and events are passed on. Wakes
 /// at the core's deadline (the close handshake's timeout), looked at again
 /// after every `close`.
-async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
+async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>, spin: Duration) {
     let mut buf = vec![0u8; READ_BUFFER];
+    let mut gate = SpinGate::default();
     loop {
         // A connection that has terminated (before the first read, too: a
         // close frame that came with the handshake response) reads no more.
@@ -543,7 +545,12 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>) {
         };
         // Whether the read below had to wait for the reactor.
         let mut waited = false;
-        let woke = {
+        // A message that comes within `spin` is read without the reactor
+        // (`mpnet_core::spin`).
+        let spun = spin::read_soon(tcp.get_ref(), &mut buf, &mut gate, spin);
+        let woke = if let Some(read) = spun {
+            Woke::Read(read)
+        } else {
             let read = async {
                 let mut socket = tcp;
                 let mut reading = socket.read(&mut buf);

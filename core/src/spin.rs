@@ -1,0 +1,176 @@
+//! When a read that waits for an answer may poll the socket before it
+//! blocks, and for how long: the policy both transports follow (the
+//! polling itself, a non-blocking `recv` in a loop, is theirs).
+//!
+//! A read that blocks puts its thread to sleep, and a CPU with nothing
+//! else to run goes idle. Waking the thread then costs the CPU's way out
+//! of idle as well; on a virtual machine whose idle vCPUs halt (no halt
+//! polling) that goes through the host and takes 20–35 µs (BENCHMARKS.md,
+//! "The machine"), more than a whole loopback request. A thread that polls
+//! for the length of a round trip gets the answer as it lands instead.
+//!
+//! What bounds the CPU this spends:
+//! - each read polls for at most the client's budget (default
+//!   [`DEFAULT_READ_SPIN`]; zero turns it off);
+//! - at most [`max_spinning`] threads poll at once, process wide
+//!   ([`Spinning`]), and a response read polls only while no more than
+//!   that many wait for responses at all ([`Waiting`]): with many requests
+//!   in flight the CPUs have other work, and every reader blocks at once;
+//! - a connection whose answers do not come within the budget
+//!   ([`SpinGate`]: [`MISSES_TO_REST`] in a row) stops polling for its
+//!   next [`REST_READS`] reads (a slow peer, an idle WebSocket), then tries
+//!   once more.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How long a read polls before it blocks unless the client says otherwise.
+pub const DEFAULT_READ_SPIN: Duration = Duration::from_micros(50);
+
+/// Polls in a row that found nothing before a connection rests.
+pub const MISSES_TO_REST: u32 = 4;
+
+/// Reads a resting connection makes without polling.
+pub const REST_READS: u32 = 64;
+
+/// Threads polling now, process wide.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads (or tasks) waiting for a response now, polling or not.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Most readers that poll at once on a machine with `cpus` CPUs: half of
+/// them, at least one.
+#[must_use]
+pub fn max_spinning(cpus: usize) -> usize {
+    (cpus / 2).max(1)
+}
+
+/// One connection's record of whether polling pays.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinGate {
+    misses: u32,
+    resting: u32,
+}
+
+impl SpinGate {
+    /// Whether this read may poll (a resting gate counts the read).
+    pub fn open(&mut self) -> bool {
+        if self.resting > 0 {
+            self.resting -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Whether the poll found bytes (or the end) within the budget.
+    pub fn record(&mut self, hit: bool) {
+        if hit {
+            self.misses = 0;
+            return;
+        }
+        self.misses += 1;
+        if self.misses >= MISSES_TO_REST {
+            self.resting = REST_READS;
+            // One more miss after the rest makes it rest again.
+            self.misses = MISSES_TO_REST - 1;
+        }
+    }
+}
+
+/// A place among the readers allowed to poll, given back on drop.
+#[derive(Debug)]
+pub struct Spinning(());
+
+impl Spinning {
+    /// A place, if fewer than `max` readers poll now.
+    #[must_use]
+    pub fn take(max: usize) -> Option<Spinning> {
+        let before = SPINNING.fetch_add(1, Ordering::Relaxed);
+        if before < max {
+            Some(Spinning(()))
+        } else {
+            SPINNING.fetch_sub(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+impl Drop for Spinning {
+    fn drop(&mut self) {
+        SPINNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A reader counted among those waiting for a response until dropped;
+/// held for the whole wait (polling, then blocked), so other readers see
+/// how many wait.
+#[derive(Debug)]
+pub struct Waiting {
+    count: usize,
+}
+
+impl Waiting {
+    /// Counts this reader in.
+    #[must_use]
+    pub fn begin() -> Waiting {
+        Waiting {
+            count: WAITING.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    /// Whether at most `max` readers (this one included) waited when it
+    /// began: few enough for it to poll.
+    #[must_use]
+    pub fn few(&self, max: usize) -> bool {
+        self.count <= max
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gate_rests_after_misses_in_a_row_then_tries_again() {
+        let mut gate = SpinGate::default();
+        for _ in 0..MISSES_TO_REST - 1 {
+            assert!(gate.open());
+            gate.record(false);
+        }
+        assert!(gate.open());
+        gate.record(true);
+        for _ in 0..MISSES_TO_REST {
+            assert!(gate.open());
+            gate.record(false);
+        }
+        for _ in 0..REST_READS {
+            assert!(!gate.open(), "resting");
+        }
+        assert!(gate.open(), "tries again");
+        gate.record(false);
+        assert!(!gate.open(), "one more miss rests again");
+    }
+
+    #[test]
+    fn half_the_cpus_poll_at_most_and_never_none() {
+        assert_eq!(max_spinning(1), 1);
+        assert_eq!(max_spinning(2), 1);
+        assert_eq!(max_spinning(16), 8);
+    }
+
+    #[test]
+    fn places_are_bounded() {
+        assert!(Spinning::take(0).is_none(), "no place under a bound of 0");
+        assert!(Spinning::take(usize::MAX).is_some());
+        let w = Waiting::begin();
+        assert!(w.few(usize::MAX));
+        assert!(!w.few(0), "this reader itself counts");
+    }
+}
