@@ -12,7 +12,8 @@
 //! What bounds the CPU this spends:
 //! - each read polls for at most the client's budget (default
 //!   [`DEFAULT_READ_SPIN`]; zero turns it off);
-//! - at most [`max_spinning`] threads poll at once, process wide
+//! - at most [`max_spinning`] threads poll at once, process wide (half
+//!   the CPUs: none on one)
 //!   ([`Spinning`]), and a response read polls only while no more than
 //!   that many wait for responses at all ([`Waiting`]): with many requests
 //!   in flight the CPUs have other work, and every reader blocks at once;
@@ -40,10 +41,11 @@ static SPINNING: AtomicUsize = AtomicUsize::new(0);
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// Most readers that poll at once on a machine with `cpus` CPUs: half of
-/// them, at least one.
+/// them, so none on one CPU (the answer cannot come while its reader holds
+/// the only CPU).
 #[must_use]
 pub fn max_spinning(cpus: usize) -> usize {
-    (cpus / 2).max(1)
+    cpus / 2
 }
 
 /// One connection's record of whether polling pays.
@@ -159,8 +161,8 @@ mod tests {
     }
 
     #[test]
-    fn half_the_cpus_poll_at_most_and_never_none() {
-        assert_eq!(max_spinning(1), 1);
+    fn half_the_cpus_poll_at_most_and_none_on_one() {
+        assert_eq!(max_spinning(1), 0);
         assert_eq!(max_spinning(2), 1);
         assert_eq!(max_spinning(16), 8);
     }
