@@ -7,11 +7,27 @@ use mpnet_conformance::{Control, EachResult, Transport};
 use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::{AppContext, Error};
 
-struct Blocking;
+/// The transport, its clients polling for up to the given time before a
+/// read waits (`Client::set_read_spin`; `None`: the default).
+struct Blocking(Option<Duration>);
+
+impl Blocking {
+    fn client(&self, ctx: &AppContext) -> Client {
+        let client = Client::new(ctx.clone()).expect("client");
+        if let Some(spin) = self.0 {
+            client.set_read_spin(spin);
+        }
+        client
+    }
+}
 
 impl Transport for Blocking {
     fn name(&self) -> &'static str {
-        "blocking"
+        if self.0.is_some_and(|d| d.is_zero()) {
+            "blocking, no read poll"
+        } else {
+            "blocking"
+        }
     }
 
     fn request(
@@ -20,7 +36,7 @@ impl Transport for Blocking {
         opts: RequestOptions,
         control: Control,
     ) -> Result<Response, Error> {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         let page = PageId(7);
         let task = client.spawn_request_on_page(page, opts, Callbacks::new());
         match control {
@@ -42,7 +58,7 @@ impl Transport for Blocking {
         ctx: &AppContext,
         opts: Vec<RequestOptions>,
     ) -> Vec<Result<Response, Error>> {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         opts.into_iter().map(|o| client.request(o)).collect()
     }
 
@@ -53,7 +69,7 @@ impl Transport for Blocking {
         out: &mut Response,
         each: &mut EachResult<'_>,
     ) {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         for (i, o) in opts.iter().enumerate() {
             let result = client.request_into(o, out);
             each(i, result, out);
@@ -63,12 +79,19 @@ impl Transport for Blocking {
 
 #[test]
 fn request_into_matches_request() {
-    mpnet_conformance::run_request_into(&Blocking);
+    mpnet_conformance::run_request_into(&Blocking(None));
 }
 
 #[test]
 fn conformance_table() {
-    mpnet_conformance::run_all(&Blocking);
+    mpnet_conformance::run_all(&Blocking(None));
+}
+
+/// The same table with every read waiting at once (`set_read_spin(0)`):
+/// both ways a read can wait behave alike.
+#[test]
+fn conformance_table_without_the_read_poll() {
+    mpnet_conformance::run_all(&Blocking(Some(Duration::ZERO)));
 }
 
 #[test]
@@ -99,5 +122,5 @@ fn complete_runs_exactly_once_even_when_aborted_late() {
 
 #[test]
 fn httpbin_interop() {
-    mpnet_conformance::httpbin::run_interop(&Blocking);
+    mpnet_conformance::httpbin::run_interop(&Blocking(None));
 }

@@ -11,7 +11,9 @@ use mpnet_core::ws::{CloseOptions, ConnectOptions, SendOptions};
 use mpnet_core::{Api, AppContext, Error};
 use serde_json::json;
 
-struct Blocking;
+/// The transport; its clients poll for up to the given time before a
+/// read waits (`Client::set_read_spin`; `None`: the default).
+struct Blocking(Option<std::time::Duration>);
 
 struct Task(SocketTask);
 
@@ -28,11 +30,18 @@ impl SocketTransport for Blocking {
     type Client = Client;
 
     fn name(&self) -> &'static str {
-        "blocking"
+        if self.0.is_some_and(|d| d.is_zero()) {
+            "blocking, no read poll"
+        } else {
+            "blocking"
+        }
     }
 
     fn client(&self, ctx: &AppContext, log: Log) -> Client {
         let client = Client::new(ctx.clone()).expect("client");
+        if let Some(spin) = self.0 {
+            client.set_read_spin(spin);
+        }
         let (a, b, c, d) = (log.clone(), log.clone(), log.clone(), log);
         client.on_socket_open(Arc::new(move || log_open(&a)));
         client.on_socket_message(Arc::new(move |m| log_message(&b, m)));
@@ -109,10 +118,16 @@ impl SocketTransport for Blocking {
 
 #[test]
 fn socket_table() {
-    mpnet_conformance::socket::run_all(&Blocking);
+    mpnet_conformance::socket::run_all(&Blocking(None));
+}
+
+/// The same table with every read waiting at once (`set_read_spin(0)`).
+#[test]
+fn socket_table_without_the_read_poll() {
+    mpnet_conformance::socket::run_all(&Blocking(Some(std::time::Duration::ZERO)));
 }
 
 #[test]
 fn python_and_node_peers() {
-    mpnet_conformance::peers::run_ws_interop(&Blocking);
+    mpnet_conformance::peers::run_ws_interop(&Blocking(None));
 }

@@ -7,11 +7,27 @@ use mpnet_core::request::{RequestOptions, Response};
 use mpnet_core::{AppContext, Error};
 use mpnet_smol::{Callbacks, Client, PageId};
 
-struct Smol;
+/// The transport, its clients polling for up to the given time before a
+/// read waits (`Client::set_read_spin`; `None`: the default).
+struct Smol(Option<Duration>);
+
+impl Smol {
+    fn client(&self, ctx: &AppContext) -> Client {
+        let client = Client::new(ctx.clone()).expect("client");
+        if let Some(spin) = self.0 {
+            client.set_read_spin(spin);
+        }
+        client
+    }
+}
 
 impl Transport for Smol {
     fn name(&self) -> &'static str {
-        "smol"
+        if self.0.is_some_and(|d| d.is_zero()) {
+            "smol, no read poll"
+        } else {
+            "smol"
+        }
     }
 
     fn request(
@@ -20,7 +36,7 @@ impl Transport for Smol {
         opts: RequestOptions,
         control: Control,
     ) -> Result<Response, Error> {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         let page = PageId(7);
         let task = client.spawn_request_on_page(page, opts, Callbacks::new());
         match control {
@@ -42,7 +58,7 @@ impl Transport for Smol {
         ctx: &AppContext,
         opts: Vec<RequestOptions>,
     ) -> Vec<Result<Response, Error>> {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         futures_lite::future::block_on(async {
             let mut results = Vec::new();
             for o in opts {
@@ -59,7 +75,7 @@ impl Transport for Smol {
         out: &mut Response,
         each: &mut EachResult<'_>,
     ) {
-        let client = Client::new(ctx.clone()).expect("client");
+        let client = self.client(ctx);
         futures_lite::future::block_on(async {
             for (i, o) in opts.iter().enumerate() {
                 let result = client.request_into(o, out).await;
@@ -71,12 +87,19 @@ impl Transport for Smol {
 
 #[test]
 fn request_into_matches_request() {
-    mpnet_conformance::run_request_into(&Smol);
+    mpnet_conformance::run_request_into(&Smol(None));
 }
 
 #[test]
 fn conformance_table() {
-    mpnet_conformance::run_all(&Smol);
+    mpnet_conformance::run_all(&Smol(None));
+}
+
+/// The same table with every read waiting at once (`set_read_spin(0)`):
+/// both ways a read can wait behave alike.
+#[test]
+fn conformance_table_without_the_read_poll() {
+    mpnet_conformance::run_all(&Smol(Some(Duration::ZERO)));
 }
 
 #[test]
@@ -107,5 +130,5 @@ fn complete_runs_exactly_once_even_when_aborted_late() {
 
 #[test]
 fn httpbin_interop() {
-    mpnet_conformance::httpbin::run_interop(&Smol);
+    mpnet_conformance::httpbin::run_interop(&Smol(None));
 }
