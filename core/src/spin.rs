@@ -10,8 +10,10 @@
 //! for the length of a round trip gets the answer as it lands instead.
 //!
 //! What bounds the CPU this spends:
-//! - each read polls for at most the client's budget (default
-//!   [`DEFAULT_READ_SPIN`]; zero turns it off);
+//! - only the first read for an answer polls (the first read after a
+//!   request is sent, or a socket's next read), for at most the client's
+//!   budget (default [`DEFAULT_READ_SPIN`], at most [`MAX_READ_SPIN`];
+//!   zero turns it off);
 //! - at most [`max_spinning`] threads poll at once, process wide (half
 //!   the CPUs: none on one)
 //!   ([`Spinning`]), and a response read polls only while no more than
@@ -27,6 +29,11 @@ use std::time::Duration;
 
 /// How long a read polls before it blocks unless the client says otherwise.
 pub const DEFAULT_READ_SPIN: Duration = Duration::from_micros(50);
+
+/// The longest a read may poll (a larger budget is cut to this): a poll
+/// does not watch the call's deadline, and on an async transport it holds
+/// the executor's thread.
+pub const MAX_READ_SPIN: Duration = Duration::from_millis(1);
 
 /// Polls in a row that found nothing before a connection rests.
 pub const MISSES_TO_REST: u32 = 4;

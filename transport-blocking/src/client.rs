@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::socket::SocketTask;
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{Method, RequestOptions, Response};
+use mpnet_core::spin::MAX_READ_SPIN;
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
@@ -136,15 +137,19 @@ impl Client {
         })
     }
 
-    /// How long a read that waits for an answer (a response on an open
-    /// connection, a socket's next message) polls the socket before it
-    /// blocks; zero: block at once. Default 50 µs
-    /// ([`mpnet_core::spin`] has the rules). Polling gets an answer
-    /// that comes within it without the thread's CPU going idle and waking
-    /// again (20–35 µs on a VM whose idle vCPUs halt), at the cost of up
-    /// to this much CPU per read. At most half the CPUs poll at once, and
-    /// a connection whose answers keep coming later stops polling for a
-    /// while, so many threads or slow peers cost next to nothing.
+    /// How long the first read for an answer (the first read after a
+    /// request is sent; a socket's next message) polls the socket before
+    /// it blocks; zero: block at once. Default 50 µs, at most 1 ms
+    /// (longer is cut to that); it applies from the next request and the
+    /// next socket read on ([`mpnet_core::spin`] has the rules).
+    ///
+    /// Polling gets an answer that comes within it without the thread's
+    /// CPU going idle and waking again (20–35 µs on a VM whose idle vCPUs
+    /// halt), at the cost of up to this much CPU per answer.
+    /// At most half the CPUs poll at once (none on one CPU); a response
+    /// read polls only while that few response readers wait in all; a
+    /// connection whose answers keep coming later stops polling for a
+    /// while. So many threads or slow peers cost next to nothing.
     ///
     /// ```
     /// # use mpnet_core::AppContext;
@@ -155,7 +160,7 @@ impl Client {
     pub fn set_read_spin(&self, budget: Duration) {
         self.inner
             .read_spin_us
-            .store(micros(budget), Ordering::Relaxed);
+            .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
     }
 
     /// The app context.

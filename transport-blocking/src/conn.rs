@@ -36,6 +36,9 @@ pub(crate) struct SharedTcp {
     tcp: Arc<TcpStream>,
     /// Polling before a read blocks ([`spin`]): the budget, zero for none.
     spin: Duration,
+    /// Whether the next read is the first for an answer (only that one
+    /// polls).
+    poll_next: bool,
     gate: SpinGate,
 }
 
@@ -45,13 +48,9 @@ impl SharedTcp {
         SharedTcp {
             tcp,
             spin: Duration::ZERO,
+            poll_next: false,
             gate: SpinGate::default(),
         }
-    }
-
-    /// From now on each read first polls for up to `budget` ([`spin`]).
-    pub(crate) fn spin_before_blocking(&mut self, budget: Duration) {
-        self.spin = budget;
     }
 }
 
@@ -67,7 +66,7 @@ fn uninterrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 
 impl Read for SharedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.spin.is_zero() {
+        if !std::mem::take(&mut self.poll_next) || self.spin.is_zero() {
             return uninterrupted(|| (&*self.tcp).read(buf));
         }
         // Counted for the whole read, so that other readers see how many
@@ -109,6 +108,9 @@ pub(crate) struct Conn {
     /// The request-head buffer, kept between requests (see
     /// `Exchange::request_sent_keeping_buffer`).
     head_buf: Vec<u8>,
+    /// Set when a request has been flushed and nothing read since: the
+    /// next read is the first for the answer.
+    sent: bool,
     pub(crate) key: PoolKey,
 }
 
@@ -210,7 +212,28 @@ impl Conn {
         match &mut self.stream {
             Stream::Plain => self.sock.flush(),
             Stream::Tls(s) => send_queued(s, &mut self.sock),
-        }
+        }?;
+        self.sent = true;
+        Ok(())
+    }
+
+    /// How long the first read for each answer polls before it blocks
+    /// (`mpnet_core::spin`); set for each request (the client's setting
+    /// may change while the connection is pooled). The handshake's reads
+    /// never poll: the peer is computing keys.
+    pub(crate) fn set_read_spin(&mut self, budget: Duration) {
+        self.sock.spin = budget;
+    }
+
+    /// Whether every byte received so far has been handed out: nothing in
+    /// the read buffer and, under TLS, nothing received that the session
+    /// has not turned into plaintext.
+    fn drained(&self) -> bool {
+        self.start == self.end
+            && match &self.stream {
+                Stream::Plain => true,
+                Stream::Tls(s) => s.is_drained(),
+            }
     }
 
     /// The bytes read and not yet consumed.
@@ -249,6 +272,8 @@ impl Conn {
         if self.buf.len() - self.end < READ_CHUNK {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
+        // The first read for an answer may poll first (`SharedTcp::read`).
+        self.sock.poll_next = std::mem::take(&mut self.sent) && self.drained();
         let spare = &mut self.buf[self.end..];
         // `SharedTcp` already makes interrupted reads again.
         let n = match &mut self.stream {
@@ -357,8 +382,6 @@ pub(crate) struct ConnectArgs<'a> {
     pub deadline: Instant,
     pub cancel: &'a Cancel,
     pub started: Instant,
-    /// How long a read on the open connection polls before it blocks.
-    pub spin: Duration,
 }
 
 /// Opens a connection: DNS, TCP (to the proxy when there is one, then a
@@ -393,6 +416,7 @@ pub(crate) fn connect(
         start: 0,
         end: 0,
         head_buf: Vec::new(),
+        sent: false,
         key,
     };
     if args.proxy.is_some() {
@@ -412,10 +436,6 @@ pub(crate) fn connect(
         conn.stream = Stream::Tls(Box::new(session));
         profile.tls = since(Instant::now());
     }
-    // Open: from here on reads wait for answers, which poll first (the
-    // handshake's reads wait on the peer's key work, which polling only
-    // burns CPU beside).
-    conn.sock.spin_before_blocking(args.spin);
     Ok(conn)
 }
 

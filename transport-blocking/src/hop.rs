@@ -62,12 +62,12 @@ pub(crate) fn open_and_send(
                     deadline: hop.deadline,
                     cancel,
                     started,
-                    spin: client.read_spin(),
                 };
                 conn::connect(&args, profile).map_err(|f| f.into_error(hop.timeout))?
             }
         };
         cancel.watch(conn.tcp());
+        conn.set_read_spin(client.read_spin());
         profile.reused = reused;
         let result = send(&mut conn).and_then(|mut ex| {
             profile.request_sent = Some(started.elapsed());

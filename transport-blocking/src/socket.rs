@@ -395,7 +395,7 @@ fn run(client: &Arc<ClientInner>, shared: &Arc<SocketShared>, handshake: &Client
     opened.run();
     // Frames that came with the handshake response, after the open event.
     feed(&shared.io, Instant::now(), None, &shared.route);
-    read_loop(tcp, shared, client.read_spin());
+    read_loop(tcp, shared, client);
     // The writer ends once the core's last bytes are written.
     lock(&shared.io).close_outlet();
     if let Ok(handle) = writer_thread {
@@ -476,9 +476,9 @@ fn open(
 
 /// Reads until the connection terminates; every read is fed to the core
 /// one message at a time (through the TLS session for `wss`), and its
-/// output and events passed on. Each read polls for up to `spin` before
-/// it blocks (`crate::spin`).
-fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>, spin: Duration) {
+/// output and events passed on. Each read polls for up to the client's
+/// budget before it blocks (`mpnet_core::spin`).
+fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>, client: &ClientInner) {
     // Room for a 64 KiB message with its frame and TLS overhead in one
     // read; the TLS session's own buffer is this size too, so the two are
     // swapped rather than copied (`Link::receive`).
@@ -500,7 +500,7 @@ fn read_loop(mut tcp: TcpStream, shared: &Arc<SocketShared>, spin: Duration) {
         if armed != Some(wait) && tcp.set_read_timeout(Some(wait)).is_ok() {
             armed = Some(wait);
         }
-        let read = match spin::read_soon(&tcp, &mut buf, &mut gate, spin) {
+        let read = match spin::read_soon(&tcp, &mut buf, &mut gate, client.read_spin()) {
             Some(read) => read,
             None => tcp.read(&mut buf),
         };

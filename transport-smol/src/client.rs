@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{Method, RequestOptions, Response};
+use mpnet_core::spin::MAX_READ_SPIN;
 use mpnet_core::task::{Callbacks, PageId};
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::ws::listeners::{
@@ -152,16 +153,19 @@ impl Client {
         })
     }
 
-    /// How long a read that waits for an answer (a response on an open
-    /// connection, a socket's next message) polls the socket before it
-    /// waits on the reactor; zero: wait at once. Default 50 µs
-    /// ([`mpnet_core::spin`] has the rules). Polling gets an answer that
-    /// comes within it without the thread's CPU going idle and waking
-    /// again (20–35 µs on a VM whose idle vCPUs halt), at the cost of up
-    /// to this much CPU per read, on the executor's thread. Only while at
-    /// most half the CPUs' worth of readers wait does a read poll, and a
+    /// How long the first read for an answer (the first read after a
+    /// request is sent; a socket's next message) polls the socket before
+    /// it waits on the reactor; zero: wait at once. Default 50 µs, at most 1 ms
+    /// (longer is cut to that); it applies from the next request and the
+    /// next socket read on ([`mpnet_core::spin`] has the rules).
+    ///
+    /// Polling gets an answer that comes within it without the thread's
+    /// CPU going idle and waking again (20–35 µs on a VM whose idle vCPUs
+    /// halt), at the cost of up to this much CPU per answer, on the executor's thread.
+    /// At most half the CPUs poll at once (none on one CPU); a response
+    /// read polls only while that few response readers wait in all; a
     /// connection whose answers keep coming later stops polling for a
-    /// while, so many tasks or slow peers cost next to nothing.
+    /// while. So many tasks or slow peers cost next to nothing.
     ///
     /// ```
     /// # use mpnet_core::AppContext;
@@ -172,7 +176,7 @@ impl Client {
     pub fn set_read_spin(&self, budget: Duration) {
         self.inner
             .read_spin_us
-            .store(micros(budget), Ordering::Relaxed);
+            .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
     }
 
     /// This client (sharing its pool, limits, pages and sockets) with

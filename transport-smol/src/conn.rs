@@ -199,6 +199,14 @@ impl Conn {
         Ok(())
     }
 
+    /// How long the first read for each answer polls before it waits on
+    /// the reactor (`mpnet_core::spin`); set for each request (the
+    /// client's setting may change while the connection is pooled). The
+    /// handshake's reads never poll: the peer is computing keys.
+    pub(crate) fn set_read_spin(&mut self, budget: Duration) {
+        self.spin = budget;
+    }
+
     /// Whether every byte received so far has been handed out: nothing in
     /// the read buffer and, under TLS, nothing received that the session
     /// has not turned into plaintext.
@@ -254,11 +262,17 @@ impl Conn {
             // Counted for the whole wait, so that other readers see how
             // many wait (`mpnet_core::spin`: with many, nobody polls).
             let waiting = (!self.spin.is_zero()).then(Waiting::begin);
-            let answered = waiting
-                .as_ref()
-                .is_some_and(|w| w.few(spin::max_spinning()))
-                && spin::readable_soon(self.tcp.get_ref(), &mut self.gate, self.spin);
-            if !answered {
+            let polled = match &waiting {
+                Some(w) if w.few(spin::max_spinning()) => {
+                    spin::readable_soon(self.tcp.get_ref(), &mut self.gate, self.spin)
+                }
+                _ => None,
+            };
+            // An error the poll met is the read's (a reset stays a reset).
+            if let Some(Err(e)) = polled {
+                return Err(e);
+            }
+            if polled.is_none() {
                 let mut first = true;
                 self.until(deadline, |conn, cx| {
                     conn.poll_answer_readable(cx, std::mem::take(&mut first))
@@ -529,8 +543,6 @@ pub(crate) struct ConnectArgs<'a> {
     pub tls: &'a Arc<ClientConfig>,
     pub deadline: Instant,
     pub started: Instant,
-    /// How long the first read for an answer polls before it waits.
-    pub spin: Duration,
 }
 
 /// Opens a connection: DNS, TCP (to the proxy when there is one, then a
@@ -568,10 +580,6 @@ pub(crate) async fn connect(
             .map_err(ConnectFailure::Io)?;
         profile.tls = since(Instant::now());
     }
-    // Open: from here on the first read for each answer polls first (the
-    // handshake's reads wait on the peer's key work, which polling only
-    // burns CPU beside).
-    conn.spin = args.spin;
     Ok(conn)
 }
 

@@ -75,13 +75,13 @@ pub(crate) async fn open_and_send(
                     tls: &client.tls,
                     deadline: hop.deadline,
                     started,
-                    spin: client.read_spin(),
                 };
                 conn::connect(&args, profile)
                     .await
                     .map_err(|f| f.into_error(hop.timeout))?
             }
         };
+        conn.set_read_spin(client.read_spin());
         profile.reused = reused;
         let result = match send.send(&mut conn).await {
             Ok(mut ex) => {

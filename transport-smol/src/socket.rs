@@ -23,7 +23,7 @@ use std::future::Future as _;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
@@ -451,7 +451,7 @@ async fn run(
     // Frames that came with the handshake response (and, under TLS, any
     // records read with it), after the open event.
     feed(&shared.io, Instant::now(), None, &shared.route);
-    read_loop(&tcp, shared, client.read_spin()).await;
+    read_loop(&tcp, shared, client).await;
     // The writer ends once the core's last bytes are written; a peer that
     // takes none gets the close timeout.
     lock(&shared.io).close_outlet();
@@ -530,7 +530,7 @@ enum Woke {
 /// one message at a time, and its output and events are passed on. Wakes
 /// at the core's deadline (the close handshake's timeout), looked at again
 /// after every `close`.
-async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>, spin: Duration) {
+async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>, client: &ClientInner) {
     let mut buf = vec![0u8; READ_BUFFER];
     let mut gate = SpinGate::default();
     loop {
@@ -547,7 +547,7 @@ async fn read_loop(tcp: &Async<TcpStream>, shared: &Arc<SocketShared>, spin: Dur
         let mut waited = false;
         // A message that comes within `spin` is read without the reactor
         // (`mpnet_core::spin`).
-        let spun = spin::read_soon(tcp.get_ref(), &mut buf, &mut gate, spin);
+        let spun = spin::read_soon(tcp.get_ref(), &mut buf, &mut gate, client.read_spin());
         let woke = if let Some(read) = spun {
             Woke::Read(read)
         } else {

@@ -82,10 +82,16 @@ pub(crate) fn read_soon(
     poll_recv(tcp, buf, false, gate, budget)
 }
 
-/// Whether `tcp` has bytes (or its end, or an error) now or within
-/// `budget`, without taking any: the read that follows gets them at once.
-pub(crate) fn readable_soon(tcp: &TcpStream, gate: &mut SpinGate, budget: Duration) -> bool {
-    poll_recv(tcp, &mut [0u8; 1], true, gate, budget).is_some()
+/// Whether `tcp` has bytes (or its end) now or within `budget`, without
+/// taking any: `Some(Ok(()))`, and the read that follows gets them at once;
+/// `Some(Err)`: the socket's error (a reset, which the peek took);
+/// `None`: wait on the reactor now.
+pub(crate) fn readable_soon(
+    tcp: &TcpStream,
+    gate: &mut SpinGate,
+    budget: Duration,
+) -> Option<io::Result<()>> {
+    poll_recv(tcp, &mut [0u8; 1], true, gate, budget).map(|r| r.map(|_| ()))
 }
 
 #[cfg(all(test, unix))]
@@ -101,9 +107,9 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         let mut gate = SpinGate::default();
         let budget = Duration::from_micros(200);
-        assert!(!readable_soon(&client, &mut gate, budget));
+        assert!(readable_soon(&client, &mut gate, budget).is_none());
         server.write_all(b"hi").unwrap();
-        while !readable_soon(&client, &mut gate, budget) {}
+        while readable_soon(&client, &mut gate, budget).is_none() {}
         let mut buf = [0u8; 16];
         let n = loop {
             if let Some(r) = read_soon(&client, &mut buf, &mut gate, budget) {
