@@ -172,11 +172,20 @@ impl Client {
     /// let ctx = AppContext::builder("2021001", "1.0.0").allow_any_origin().build().unwrap();
     /// let client = mpnet_smol::Client::new(ctx).unwrap();
     /// client.set_read_spin(std::time::Duration::ZERO); // never poll
+    /// assert!(client.read_spin().is_zero());
+    /// client.set_read_spin(std::time::Duration::from_secs(1));
+    /// assert_eq!(client.read_spin(), mpnet_core::spin::MAX_READ_SPIN);
     /// ```
     pub fn set_read_spin(&self, budget: Duration) {
         self.inner
             .read_spin_us
             .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
+    }
+
+    /// The poll budget [`set_read_spin`](Self::set_read_spin) set (50 µs
+    /// unless changed).
+    pub fn read_spin(&self) -> Duration {
+        self.inner.read_spin()
     }
 
     /// This client (sharing its pool, limits, pages and sockets) with
