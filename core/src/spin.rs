@@ -25,7 +25,7 @@
 //!   once more.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a read polls before it blocks unless the client says otherwise.
 pub const DEFAULT_READ_SPIN: Duration = Duration::from_micros(50);
@@ -142,6 +142,36 @@ impl Drop for Waiting {
     }
 }
 
+/// Polls for an answer as the rules say: nothing when `budget` is zero,
+/// the gate rests or `max_spinning` readers poll already; else `attempt`
+/// (one non-blocking read: `None` for nothing yet) again and again until
+/// it gives something or `budget` has passed by `now` (the transport's
+/// clock). The gate learns whether it paid. `None`: wait the usual way.
+pub fn poll_for<T>(
+    gate: &mut SpinGate,
+    budget: Duration,
+    max_spinning: usize,
+    now: impl Fn() -> Instant,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    if budget.is_zero() || !gate.open() {
+        return None;
+    }
+    let _place = Spinning::take(max_spinning)?;
+    let started = now();
+    loop {
+        if let Some(got) = attempt() {
+            gate.record(true);
+            return Some(got);
+        }
+        if now().saturating_duration_since(started) >= budget {
+            gate.record(false);
+            return None;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +202,50 @@ mod tests {
         assert_eq!(max_spinning(1), 0);
         assert_eq!(max_spinning(2), 1);
         assert_eq!(max_spinning(16), 8);
+    }
+
+    #[test]
+    fn poll_for_tries_until_something_comes_or_the_budget_passes() {
+        use std::cell::Cell;
+        let start = Instant::now();
+        let clock = Cell::new(start);
+        // Each attempt takes 10 µs of the fake clock.
+        let now = || clock.get();
+        let tick = || clock.set(clock.get() + Duration::from_micros(10));
+        let budget = Duration::from_micros(50);
+        let mut gate = SpinGate::default();
+
+        let mut tries = 0;
+        let got = poll_for(&mut gate, budget, 1, now, || {
+            tick();
+            tries += 1;
+            (tries == 3).then_some("answer")
+        });
+        assert_eq!((got, tries), (Some("answer"), 3));
+
+        tries = 0;
+        let got: Option<()> = poll_for(&mut gate, budget, 1, now, || {
+            tick();
+            tries += 1;
+            None
+        });
+        assert_eq!((got, tries), (None, 5), "gave up once 50 µs had passed");
+
+        let mut called = false;
+        assert!(poll_for(&mut gate, Duration::ZERO, 1, now, || {
+            called = true;
+            Some(())
+        })
+        .is_none());
+        assert!(
+            poll_for(&mut gate, budget, 0, now, || {
+                called = true;
+                Some(())
+            })
+            .is_none(),
+            "no place"
+        );
+        assert!(!called, "nothing tried when polling is off");
     }
 
     #[test]

@@ -4,10 +4,9 @@
 use std::io;
 use std::net::TcpStream;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) use mpnet_core::spin::SpinGate;
-use mpnet_core::spin::Spinning;
 
 /// Most readers that poll at once on this machine (`spin::max_spinning`).
 pub(crate) fn max_spinning() -> usize {
@@ -17,10 +16,10 @@ pub(crate) fn max_spinning() -> usize {
     })
 }
 
-/// Reads what `tcp` has now or gets within `budget`, without blocking.
-/// `None`: nothing came (or polling is off, the gate rests, or enough
-/// readers poll already): make the blocking read now. `Some` is the read's
-/// result (`Ok(0)` the end of the stream).
+/// Reads what `tcp` has now or gets within `budget`, without blocking
+/// (`spin::poll_for`). `None`: nothing came (or polling is off, the gate
+/// rests, or enough readers poll already): make the blocking read now.
+/// `Some` is the read's result (`Ok(0)` the end of the stream).
 #[cfg(unix)]
 pub(crate) fn read_soon(
     tcp: &TcpStream,
@@ -28,28 +27,20 @@ pub(crate) fn read_soon(
     gate: &mut SpinGate,
     budget: Duration,
 ) -> Option<io::Result<usize>> {
+    use mpnet_core::spin::poll_for;
     use rustix::io::Errno;
     use rustix::net::{recv, RecvFlags};
-    if budget.is_zero() || buf.is_empty() || !gate.open() {
+    use std::time::Instant;
+    if buf.is_empty() {
         return None;
     }
-    let _place = Spinning::take(max_spinning())?;
-    let started = Instant::now();
-    loop {
+    poll_for(gate, budget, max_spinning(), Instant::now, || {
         match recv(tcp, &mut *buf, RecvFlags::DONTWAIT) {
-            Ok((n, _)) => {
-                gate.record(true);
-                return Some(Ok(n));
-            }
-            Err(Errno::AGAIN | Errno::INTR) => {}
-            Err(e) => return Some(Err(e.into())),
+            Ok((n, _)) => Some(Ok(n)),
+            Err(Errno::AGAIN | Errno::INTR) => None,
+            Err(e) => Some(Err(e.into())),
         }
-        if started.elapsed() >= budget {
-            gate.record(false);
-            return None;
-        }
-        std::hint::spin_loop();
-    }
+    })
 }
 
 /// Without `recv(MSG_DONTWAIT)` every read blocks at once.

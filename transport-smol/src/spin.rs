@@ -6,10 +6,9 @@
 use std::io;
 use std::net::TcpStream;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) use mpnet_core::spin::SpinGate;
-use mpnet_core::spin::Spinning;
 
 /// Most readers that poll at once on this machine (`spin::max_spinning`).
 pub(crate) fn max_spinning() -> usize {
@@ -20,8 +19,8 @@ pub(crate) fn max_spinning() -> usize {
 }
 
 /// Polls `tcp` with `recv(flags | MSG_DONTWAIT)` into `buf` until it gives
-/// something or `budget` passes (`None`; also when polling is off, the gate
-/// rests, or enough readers poll already).
+/// something or `budget` passes (`spin::poll_for`; `None` also when
+/// polling is off, the gate rests, or enough readers poll already).
 #[cfg(unix)]
 fn poll_recv(
     tcp: &TcpStream,
@@ -30,33 +29,25 @@ fn poll_recv(
     gate: &mut SpinGate,
     budget: Duration,
 ) -> Option<io::Result<usize>> {
+    use mpnet_core::spin::poll_for;
     use rustix::io::Errno;
     use rustix::net::{recv, RecvFlags};
-    if budget.is_zero() || buf.is_empty() || !gate.open() {
+    use std::time::Instant;
+    if buf.is_empty() {
         return None;
     }
-    let _place = Spinning::take(max_spinning())?;
     let flags = if peek {
         RecvFlags::DONTWAIT | RecvFlags::PEEK
     } else {
         RecvFlags::DONTWAIT
     };
-    let started = Instant::now();
-    loop {
+    poll_for(gate, budget, max_spinning(), Instant::now, || {
         match recv(tcp, &mut *buf, flags) {
-            Ok((n, _)) => {
-                gate.record(true);
-                return Some(Ok(n));
-            }
-            Err(Errno::AGAIN | Errno::INTR) => {}
-            Err(e) => return Some(Err(e.into())),
+            Ok((n, _)) => Some(Ok(n)),
+            Err(Errno::AGAIN | Errno::INTR) => None,
+            Err(e) => Some(Err(e.into())),
         }
-        if started.elapsed() >= budget {
-            gate.record(false);
-            return None;
-        }
-        std::hint::spin_loop();
-    }
+    })
 }
 
 #[cfg(not(unix))]
