@@ -395,6 +395,61 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The response fed in pieces through `try_response_growing`, as a
+    /// transport appends reads: the same answer as all at once, however
+    /// it is cut (one byte at a time included).
+    #[test]
+    fn a_growing_response_gives_the_same_answer(
+        cuts in proptest::collection::vec(1usize..40, 1..60),
+        extra in proptest::collection::vec(any::<u8>(), 0..20),
+    ) {
+        let hs = handshake(&["chat"]);
+        let accept = format!("Sec-WebSocket-Accept: {ACCEPT}");
+        let head = response(OK, &[UP, CONN, &accept, "Sec-WebSocket-Protocol: chat"]);
+        let mut wire = head.clone();
+        wire.extend_from_slice(&extra);
+        let (mut input, mut checked, mut at) = (Vec::new(), 0, 0);
+        let mut cuts = cuts.into_iter().cycle();
+        let (n, accepted) = loop {
+            let step = cuts.next().unwrap_or(1);
+            let end = (at + step).min(wire.len());
+            input.extend_from_slice(&wire[at..end]);
+            at = end;
+            let (n, accepted) = hs.try_response_growing(&input, &mut checked).unwrap();
+            if accepted.is_some() {
+                break (n, accepted);
+            }
+            prop_assert!(at < wire.len() || input.len() < head.len(), "complete but not seen");
+        };
+        prop_assert_eq!(n, head.len());
+        prop_assert_eq!(accepted.unwrap().protocol, Some("chat".to_string()));
+    }
+}
+
+#[test]
+fn a_growing_response_still_fails_a_bad_status_line_at_once_and_a_bad_head_at_its_end() {
+    let hs = handshake(&[]);
+    let mut checked = 0;
+    assert!(hs
+        .try_response_growing(b"HTTP/1.1 x\r\n", &mut checked)
+        .is_err());
+    let mut checked = 0;
+    let mut input = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+    assert_eq!(
+        hs.try_response_growing(&input, &mut checked).unwrap(),
+        (0, None)
+    );
+    input.extend_from_slice(b"bad header line\r\n");
+    assert_eq!(
+        hs.try_response_growing(&input, &mut checked).unwrap(),
+        (0, None),
+        "not parsed again before the head may end"
+    );
+    input.extend_from_slice(b"\r\n");
+    assert!(hs.try_response_growing(&input, &mut checked).is_err());
+}
+
 #[test]
 fn connect_io_errors_give_spec_7_codes() {
     use std::io::{Error as IoError, ErrorKind as IoKind};

@@ -494,10 +494,10 @@ async fn open(
     .await
     .map_err(|e| io_err(&e, "sending the handshake"))?;
     // The response.
-    let mut input = Vec::new();
+    let (mut input, mut checked) = (Vec::new(), 0);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let (used, accepted) = handshake.try_response(&input)?;
+        let (used, accepted) = handshake.try_response_growing(&input, &mut checked)?;
         if accepted.is_some() {
             let leftover = input.split_off(used);
             return Ok(Opened {

@@ -252,6 +252,30 @@ impl ClientHandshake {
         Ok((len, Some(Accepted { protocol, head })))
     }
 
+    /// [`try_response`](Self::try_response) for a transport that appends
+    /// each read to `input`: `checked` (start at 0, keep between calls) is
+    /// how much of `input` is known not to end the head. After the first
+    /// call the head is parsed again only once the new bytes may end it
+    /// (a blank line) or `input` is over the head limit, so a peer that
+    /// answers a byte at a time costs linear, not quadratic, time. The
+    /// first call always parses (a bad status line fails at once); a
+    /// malformed line that comes later fails once the head ends.
+    pub fn try_response_growing(
+        &self,
+        input: &[u8],
+        checked: &mut usize,
+    ) -> Result<(usize, Option<Accepted>), Error> {
+        let from = checked.saturating_sub(3);
+        let tail = input.get(from..).unwrap_or_default();
+        if *checked > 0 && input.len() <= self.max_head_bytes && !may_end_head(tail) {
+            *checked = input.len();
+            return Ok((0, None));
+        }
+        let answer = self.try_response(input)?;
+        *checked = input.len();
+        Ok(answer)
+    }
+
     /// The RFC 6455 §4.1 checks of a complete response head; returns the
     /// selected subprotocol.
     fn check(&self, head: &ResponseHead) -> Result<Option<String>, Error> {
@@ -326,6 +350,14 @@ impl ClientHandshake {
 }
 
 /// A handshake error (SPEC §7: 8).
+/// Whether `bytes` holds a blank line (`\n\n` or `\n\r\n`), which is
+/// what ends an HTTP head.
+fn may_end_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && bytes.get(i + 2) == Some(&b'\n')))
+    })
+}
+
 fn handshake_error(message: impl Into<String>) -> Error {
     Error::new(
         ErrorKind::Handshake,
