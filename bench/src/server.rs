@@ -82,7 +82,7 @@ pub fn json_1k() -> &'static Bytes {
 pub enum ServerBody {
     /// One frame.
     Full(Option<Bytes>),
-    /// Streamed in [`STREAM_CHUNK`] frames.
+    /// Streamed in `STREAM_CHUNK` frames.
     Stream {
         /// Bytes still to send.
         left: u64,
