@@ -17,8 +17,10 @@
 //! - at most [`max_spinning`] threads poll at once, process wide (half
 //!   the CPUs: none on one)
 //!   ([`Spinning`]), and a response read polls only while no more than
-//!   that many wait for responses at all ([`Waiting`]): with many requests
-//!   in flight the CPUs have other work, and every reader blocks at once;
+//!   that many requests await their answers at all ([`Waiting`], counted
+//!   from the request's send to its answer's first read): with many
+//!   requests in flight the CPUs have other work, and every reader blocks
+//!   at once;
 //! - a connection whose answers do not come within the budget
 //!   ([`SpinGate`]: [`MISSES_TO_REST`] in a row) stops polling for its
 //!   next [`REST_READS`] reads (a slow peer, an idle WebSocket), then tries
@@ -111,28 +113,28 @@ impl Drop for Spinning {
     }
 }
 
-/// A reader counted among those waiting for a response until dropped;
-/// held for the whole wait (polling, then blocked), so other readers see
-/// how many wait.
+/// A request counted among those awaiting their answers until dropped:
+/// taken when the request is sent and held until its answer's first read
+/// returns, so that a reader sees how many requests are in flight, those
+/// between reads included (a reader that counted only readers would often
+/// see itself alone among many requests and poll for an answer that the
+/// busy CPUs make late).
 #[derive(Debug)]
-pub struct Waiting {
-    count: usize,
-}
+pub struct Waiting(());
 
 impl Waiting {
-    /// Counts this reader in.
+    /// Counts a request in.
     #[must_use]
     pub fn begin() -> Waiting {
-        Waiting {
-            count: WAITING.fetch_add(1, Ordering::Relaxed) + 1,
-        }
+        WAITING.fetch_add(1, Ordering::Relaxed);
+        Waiting(())
     }
 
-    /// Whether at most `max` readers (this one included) waited when it
-    /// began: few enough for it to poll.
+    /// Whether at most `max` requests (this one included) await answers
+    /// now: few enough for this one's reader to poll.
     #[must_use]
     pub fn few(&self, max: usize) -> bool {
-        self.count <= max
+        WAITING.load(Ordering::Relaxed) <= max
     }
 }
 

@@ -16,6 +16,7 @@ use rustls::ClientConfig;
 
 use crate::cancel::Cancel;
 use crate::spin::{self, SpinGate};
+use mpnet_core::spin::Waiting;
 
 /// Size of each read from the socket.
 const READ_CHUNK: usize = 32 * 1024;
@@ -66,13 +67,7 @@ fn uninterrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 
 impl Read for SharedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !std::mem::take(&mut self.poll_next) || self.spin.is_zero() {
-            return uninterrupted(|| (&*self.tcp).read(buf));
-        }
-        // Counted for the whole read, so that other readers see how many
-        // wait (`spin`: with many, nobody polls).
-        let waiting = mpnet_core::spin::Waiting::begin();
-        if waiting.few(spin::max_spinning()) {
+        if std::mem::take(&mut self.poll_next) {
             if let Some(read) = spin::read_soon(&self.tcp, buf, &mut self.gate, self.spin) {
                 return read;
             }
@@ -108,9 +103,10 @@ pub(crate) struct Conn {
     /// The request-head buffer, kept between requests (see
     /// `Exchange::request_sent_keeping_buffer`).
     head_buf: Vec<u8>,
-    /// Set when a request has been flushed and nothing read since: the
-    /// next read is the first for the answer.
-    sent: bool,
+    /// Set when a request has been flushed and nothing read since (the
+    /// next read is the first for the answer): the request counted among
+    /// those awaiting answers (`mpnet_core::spin::Waiting`).
+    awaiting: Option<Waiting>,
     pub(crate) key: PoolKey,
 }
 
@@ -213,7 +209,7 @@ impl Conn {
             Stream::Plain => self.sock.flush(),
             Stream::Tls(s) => send_queued(s, &mut self.sock),
         }?;
-        self.sent = true;
+        self.awaiting = Some(Waiting::begin());
         Ok(())
     }
 
@@ -272,8 +268,15 @@ impl Conn {
         if self.buf.len() - self.end < READ_CHUNK {
             self.buf.resize(self.end + READ_CHUNK, 0);
         }
-        // The first read for an answer may poll first (`SharedTcp::read`).
-        self.sock.poll_next = std::mem::take(&mut self.sent) && self.drained();
+        // The first read for an answer may poll first (`SharedTcp::read`)
+        // when few requests await answers; the request stops counting as
+        // awaiting once this read returns.
+        let awaiting = self.awaiting.take();
+        self.sock.poll_next = !self.sock.spin.is_zero()
+            && awaiting
+                .as_ref()
+                .is_some_and(|w| w.few(spin::max_spinning()))
+            && self.drained();
         let spare = &mut self.buf[self.end..];
         // `SharedTcp` already makes interrupted reads again.
         let n = match &mut self.stream {
@@ -416,7 +419,7 @@ pub(crate) fn connect(
         start: 0,
         end: 0,
         head_buf: Vec::new(),
-        sent: false,
+        awaiting: None,
         key,
     };
     if args.proxy.is_some() {

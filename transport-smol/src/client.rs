@@ -163,7 +163,7 @@ impl Client {
     /// CPU going idle and waking again (20–35 µs on a VM whose idle vCPUs
     /// halt), at the cost of up to this much CPU per answer, on the executor's thread.
     /// At most half the CPUs poll at once (none on one CPU); a response
-    /// read polls only while that few response readers wait in all; a
+    /// read polls only while that few requests await answers in all; a
     /// connection whose answers keep coming later stops polling for a
     /// while. So many tasks or slow peers cost next to nothing.
     ///

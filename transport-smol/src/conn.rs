@@ -45,6 +45,9 @@ pub(crate) struct Conn {
     /// Set when a request has been flushed and nothing has been read since
     /// (the next read is for the answer, which cannot be there yet).
     sent: bool,
+    /// The request just sent, counted among those awaiting answers until
+    /// its answer's first read returns (`mpnet_core::spin::Waiting`).
+    awaiting: Option<Waiting>,
     /// How long the first read for an answer polls before it waits on the
     /// reactor (`mpnet_core::spin`); zero until the connection is open.
     spin: Duration,
@@ -128,6 +131,7 @@ impl Conn {
             head_buf: Vec::new(),
             timer: DeadlineTimer::new(),
             sent: false,
+            awaiting: None,
             spin: Duration::ZERO,
             gate: SpinGate::default(),
             key,
@@ -196,6 +200,7 @@ impl Conn {
     pub(crate) async fn flush(&mut self, deadline: Instant) -> io::Result<()> {
         self.until(deadline, Conn::poll_send_queued).await?;
         self.sent = true;
+        self.awaiting = Some(Waiting::begin());
         Ok(())
     }
 
@@ -258,12 +263,14 @@ impl Conn {
 
     /// Reads more bytes before `deadline`; `Ok(0)` is the end of the stream.
     pub(crate) async fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        // The request stops counting as awaiting its answer once this read
+        // returns (`mpnet_core::spin::Waiting`).
+        let awaiting = self.awaiting.take();
         if std::mem::take(&mut self.sent) && self.drained() {
-            // Counted for the whole wait, so that other readers see how
-            // many wait (`mpnet_core::spin`: with many, nobody polls).
-            let waiting = (!self.spin.is_zero()).then(Waiting::begin);
-            let polled = match &waiting {
-                Some(w) if w.few(spin::max_spinning()) => {
+            // The first read for an answer polls first when few requests
+            // await answers.
+            let polled = match &awaiting {
+                Some(w) if !self.spin.is_zero() && w.few(spin::max_spinning()) => {
                     spin::readable_soon(self.tcp.get_ref(), &mut self.gate, self.spin)
                 }
                 _ => None,
@@ -280,7 +287,9 @@ impl Conn {
                 .await?;
             }
         }
-        self.until(deadline, Conn::poll_fill).await
+        let read = self.until(deadline, Conn::poll_fill).await;
+        drop(awaiting);
+        read
     }
 
     /// `Ready(TimedOut)` once `deadline` has passed, else `Pending` with a
