@@ -26,7 +26,7 @@
 //!   next [`REST_READS`] reads (a slow peer, an idle WebSocket), then tries
 //!   once more.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a read polls before it blocks unless the client says otherwise.
@@ -36,6 +36,40 @@ pub const DEFAULT_READ_SPIN: Duration = Duration::from_micros(50);
 /// does not watch the call's deadline, and on an async transport it holds
 /// the executor's thread.
 pub const MAX_READ_SPIN: Duration = Duration::from_millis(1);
+
+/// A client's poll budget, shared by its threads or tasks: the default
+/// [`DEFAULT_READ_SPIN`], and any budget set cut to [`MAX_READ_SPIN`].
+#[derive(Debug)]
+pub struct ReadSpin {
+    micros: AtomicU64,
+}
+
+impl Default for ReadSpin {
+    fn default() -> Self {
+        ReadSpin {
+            micros: AtomicU64::new(micros(DEFAULT_READ_SPIN)),
+        }
+    }
+}
+
+impl ReadSpin {
+    /// Sets the budget (cut to [`MAX_READ_SPIN`]; zero: never poll).
+    pub fn set(&self, budget: Duration) {
+        self.micros
+            .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
+    }
+
+    /// The budget now.
+    #[must_use]
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
+/// `d` in whole microseconds (saturating).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// Polls in a row that found nothing before a connection rests.
 pub const MISSES_TO_REST: u32 = 4;
@@ -248,6 +282,16 @@ mod tests {
             "no place"
         );
         assert!(!called, "nothing tried when polling is off");
+    }
+
+    #[test]
+    fn a_read_spin_starts_at_the_default_and_is_cut_to_the_most() {
+        let spin = ReadSpin::default();
+        assert_eq!(spin.get(), DEFAULT_READ_SPIN);
+        spin.set(Duration::from_secs(1));
+        assert_eq!(spin.get(), MAX_READ_SPIN);
+        spin.set(Duration::ZERO);
+        assert!(spin.get().is_zero());
     }
 
     #[test]

@@ -2,14 +2,13 @@
 //! keep-alive pool, the bound on requests in flight and the page registry.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::socket::SocketTask;
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{Method, RequestOptions, Response};
-use mpnet_core::spin::MAX_READ_SPIN;
+use mpnet_core::spin::ReadSpin;
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::ws::listeners::{
     CloseListener, ErrorListener, MessageListener, OpenListener, SocketListeners,
@@ -68,15 +67,15 @@ pub(crate) struct ClientInner {
     pub(crate) limiter: Limiter,
     pub(crate) sockets: Arc<crate::socket::AppSockets>,
     pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
-    /// [`Client::set_read_spin`], in microseconds.
-    read_spin_us: AtomicU64,
+    /// [`Client::set_read_spin`].
+    read_spin: ReadSpin,
 }
 
 impl ClientInner {
     /// How long a read on an open connection or socket polls before it
     /// blocks (`crate::spin`).
     pub(crate) fn read_spin(&self) -> Duration {
-        Duration::from_micros(self.read_spin_us.load(Ordering::Relaxed))
+        self.read_spin.get()
     }
 }
 
@@ -132,7 +131,7 @@ impl Client {
                 limiter,
                 sockets: Arc::default(),
                 pages: Mutex::new(HashMap::new()),
-                read_spin_us: AtomicU64::new(micros(mpnet_core::spin::DEFAULT_READ_SPIN)),
+                read_spin: ReadSpin::default(),
             }),
         })
     }
@@ -161,9 +160,7 @@ impl Client {
     /// assert_eq!(client.read_spin(), mpnet_core::spin::MAX_READ_SPIN);
     /// ```
     pub fn set_read_spin(&self, budget: Duration) {
-        self.inner
-            .read_spin_us
-            .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
+        self.inner.read_spin.set(budget);
     }
 
     /// The poll budget [`set_read_spin`](Self::set_read_spin) set (50 µs
@@ -466,9 +463,4 @@ impl<T: Clone> Drop for WorkStopped<'_, T> {
     fn drop(&mut self) {
         self.0.work_stopped();
     }
-}
-
-/// `d` in whole microseconds (saturating).
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -12,13 +12,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use mpnet_core::pool::{Pool, PoolConfig, PoolKey};
 use mpnet_core::request::{Method, RequestOptions, Response};
-use mpnet_core::spin::MAX_READ_SPIN;
+use mpnet_core::spin::ReadSpin;
 use mpnet_core::task::{Callbacks, PageId};
 use mpnet_core::transfer::{DownloadOptions, DownloadResponse, UploadOptions, UploadResponse};
 use mpnet_core::ws::listeners::{
@@ -83,15 +82,15 @@ pub(crate) struct ClientInner {
     pub(crate) limiter: Limiter,
     pub(crate) sockets: Arc<crate::socket::AppSockets>,
     pages: Mutex<HashMap<PageId, Vec<Weak<dyn Stoppable>>>>,
-    /// [`Client::set_read_spin`], in microseconds.
-    read_spin_us: AtomicU64,
+    /// [`Client::set_read_spin`].
+    read_spin: ReadSpin,
 }
 
 impl ClientInner {
     /// How long a read for an answer or a socket's next message polls
     /// before it waits on the reactor (`mpnet_core::spin`).
     pub(crate) fn read_spin(&self) -> Duration {
-        Duration::from_micros(self.read_spin_us.load(Ordering::Relaxed))
+        self.read_spin.get()
     }
 }
 
@@ -147,7 +146,7 @@ impl Client {
                 limiter,
                 sockets: Arc::default(),
                 pages: Mutex::new(HashMap::new()),
-                read_spin_us: AtomicU64::new(micros(mpnet_core::spin::DEFAULT_READ_SPIN)),
+                read_spin: ReadSpin::default(),
             }),
             executor: None,
         })
@@ -177,9 +176,7 @@ impl Client {
     /// assert_eq!(client.read_spin(), mpnet_core::spin::MAX_READ_SPIN);
     /// ```
     pub fn set_read_spin(&self, budget: Duration) {
-        self.inner
-            .read_spin_us
-            .store(micros(budget.min(MAX_READ_SPIN)), Ordering::Relaxed);
+        self.inner.read_spin.set(budget);
     }
 
     /// The poll budget [`set_read_spin`](Self::set_read_spin) set (50 µs
@@ -512,9 +509,4 @@ impl Client {
             ));
         }
     }
-}
-
-/// `d` in whole microseconds (saturating).
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -1,7 +1,8 @@
 //! Polling a socket before a read waits on the reactor, as
 //! `mpnet_core::spin` decides: a non-blocking `recv` in a loop for at most
-//! the budget. The executor thread polls (it would otherwise go idle: this
-//! happens only while few readers wait, `spin::Waiting`).
+//! the budget. The executor thread polls (it would otherwise go idle; a
+//! response read polls only while few requests await answers,
+//! `spin::Waiting`).
 
 use std::io;
 use std::net::TcpStream;
