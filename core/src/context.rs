@@ -302,7 +302,7 @@ impl AppContext {
             // say so, or the message names an origin the list holds.
             let host = target.host_header_str();
             let message = match target.explicit_port() {
-                Some(port) if !host.ends_with(&format!(":{port}")) => format!(
+                Some(port) if port == scheme.default_port() => format!(
                     "origin {}://{host}:{port} is not in the domain whitelist \
                      (the URL writes port {port}: an entry without a port matches \
                      only URLs that write none)",
