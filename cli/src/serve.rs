@@ -16,20 +16,22 @@ pub fn run(port: u16) -> Result<u8, String> {
         serve_https(port, &ca).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let dir = std::env::temp_dir().join(format!("mpnet-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let cleanup = dir.clone();
-    ctrlc::set_handler(move || {
-        let _ = std::fs::remove_dir_all(&cleanup);
-        std::process::exit(0);
-    })
-    .map_err(|e| {
-        let _ = std::fs::remove_dir_all(&dir);
-        format!("cannot handle stop signals: {e}")
-    })?;
     let ca_file = dir.join("ca.pem");
-    ca.write_pem(&ca_file).map_err(|e| {
+    let cleanup = dir.clone();
+    let ready = ca
+        .write_pem(&ca_file)
+        .map_err(|e| format!("{}: {e}", ca_file.display()))
+        .and_then(|()| {
+            ctrlc::set_handler(move || {
+                let _ = std::fs::remove_dir_all(&cleanup);
+                std::process::exit(0);
+            })
+            .map_err(|e| format!("cannot handle stop signals: {e}"))
+        });
+    if let Err(e) = ready {
         let _ = std::fs::remove_dir_all(&dir);
-        format!("{}: {e}", ca_file.display())
-    })?;
+        return Err(e);
+    }
     let line = serde_json::json!({
         "https": format!("https://127.0.0.1:{}", server.port()),
         "wss": format!("wss://127.0.0.1:{}/ws", server.port()),
