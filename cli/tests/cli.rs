@@ -207,12 +207,46 @@ fn ca_file(ca: &TestCa, dir: &std::path::Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
-#[test]
-fn upload_and_download_through_the_command() {
+/// A loopback HTTPS+WSS server with a CA made now, a temporary folder, and
+/// the CA's PEM file in it (`ca_arg`, for `--ca-file`).
+struct Kit {
+    _ca: TestCa,
+    server: HttpsServer,
+    dir: tempfile::TempDir,
+    ca_arg: String,
+}
+
+fn kit() -> Kit {
     let ca = TestCa::new();
     let server = HttpsServer::start(&ca);
     let dir = tempfile::tempdir().unwrap();
     let ca_arg = ca_file(&ca, dir.path());
+    Kit {
+        _ca: ca,
+        server,
+        dir,
+        ca_arg,
+    }
+}
+
+/// Sends SIGTERM to `child`.
+#[cfg(unix)]
+fn sigterm(child: &std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+}
+
+#[test]
+fn upload_and_download_through_the_command() {
+    let Kit {
+        _ca,
+        server,
+        dir,
+        ca_arg,
+    } = kit();
     let files = dir.path().join("files");
     let temp = dir.path().join("temp");
     std::fs::create_dir_all(&files).unwrap();
@@ -311,10 +345,12 @@ fn upload_and_download_through_the_command() {
 #[cfg(unix)]
 #[test]
 fn download_to_a_full_disk_is_12_and_leaves_nothing() {
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir,
+        ca_arg,
+    } = kit();
     let temp = dir.path().join("temp");
     std::fs::create_dir_all(&temp).unwrap();
     let opts = format!(r#"{{"url":"{}"}}"#, server.url("/bytes/2000000"));
@@ -345,10 +381,12 @@ fn download_to_a_full_disk_is_12_and_leaves_nothing() {
 
 #[test]
 fn request_on_both_transports_gives_the_same_json() {
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir: _dir,
+        ca_arg,
+    } = kit();
     for (opts, code) in [
         (
             format!(
@@ -422,10 +460,12 @@ fn the_tour_passes_on_both_transports() {
 #[test]
 fn socket_command_speaks_json_lines_on_both_transports() {
     use std::io::Write;
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir: _dir,
+        ca_arg,
+    } = kit();
     for transport in ["blocking", "smol"] {
         let opts = format!(r#"{{"url":"{}"}}"#, server.ws_url("/ws"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
@@ -521,11 +561,7 @@ fn serve_cleans_up_its_ca_folder_when_stopped() {
         &format!(r#"{{"url":"{url}/get"}}"#),
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    sigterm(&child);
     let started = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -546,10 +582,12 @@ fn serve_cleans_up_its_ca_folder_when_stopped() {
 #[test]
 fn socket_command_with_multiple_true_on_both_transports() {
     use std::io::Write;
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir: _dir,
+        ca_arg,
+    } = kit();
     for transport in ["blocking", "smol"] {
         let opts = format!(r#"{{"url":"{}","multiple":true}}"#, server.ws_url("/ws"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
@@ -658,10 +696,12 @@ fn serve_on_a_port_in_use_fails_and_leaves_nothing() {
 #[test]
 fn a_stop_signal_aborts_a_download_and_leaves_nothing() {
     use std::time::{Duration, Instant};
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir,
+        ca_arg,
+    } = kit();
     let temp = dir.path().join("temp");
     std::fs::create_dir_all(&temp).unwrap();
     for transport in ["blocking", "smol"] {
@@ -692,11 +732,7 @@ fn a_stop_signal_aborts_a_download_and_leaves_nothing() {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        sigterm(&child);
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(130), "{transport}: {out:?}");
         let v = json_out(&out);
@@ -710,10 +746,12 @@ fn a_stop_signal_aborts_a_download_and_leaves_nothing() {
 /// `100`, not `100.0`; `0` for `-0`; integer-like keys first.
 #[test]
 fn results_print_as_javascript_would() {
-    let ca = TestCa::new();
-    let server = HttpsServer::start(&ca);
-    let dir = tempfile::tempdir().unwrap();
-    let ca_arg = ca_file(&ca, dir.path());
+    let Kit {
+        _ca,
+        server,
+        dir: _dir,
+        ca_arg,
+    } = kit();
     let opts = format!(
         r#"{{"url":"{}","method":"POST","header":{{"content-type":"application/json"}},"data":"{{\"b\":1,\"2\":-0,\"n\":100.0,\"e\":1e2,\"f\":0.5}}"}}"#,
         server.url("/post")
