@@ -23,7 +23,8 @@
 //! | [`headers`] | the request headers a call sends: checks, reserved names, referer |
 //! | [`bridge`] | the JSON bridge: JavaScript-shaped options in (SPEC §8) |
 //! | [`tls`] | rustls settings from the app context and the caller's clock and randomness; TLS and I/O error classification |
-//! | [`tls_session`] | a TLS client session as bytes in and bytes out (rustls's unbuffered API) |
+//! | [`tls_session`] | a TLS client session as bytes in and bytes out (rustls's unbuffered API for the handshake) |
+//! | [`tls_record`] | TLS 1.3 traffic records sealed and opened in place, with rustls's key schedule |
 //! | [`pool`] | the keep-alive pool's decisions: reuse per origin, idle expiry, bounds, when to probe and retry |
 //! | [`failure`] | a transport's I/O failures and the API error each becomes (timeouts, stale connections) |
 //! | [`tunnel`] | the proxy CONNECT request and answer (error 23) |
@@ -55,6 +56,7 @@ pub mod target;
 pub mod target_cache;
 pub mod task;
 pub mod tls;
+pub mod tls_record;
 pub mod tls_session;
 pub mod transfer;
 pub mod tunnel;

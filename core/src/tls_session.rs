@@ -1,5 +1,7 @@
-//! A TLS client session as bytes in and bytes out, over rustls's
-//! unbuffered API: the transport reads the socket into
+//! A TLS client session as bytes in and bytes out: rustls's unbuffered API
+//! for the handshake, then for TLS 1.3 mpnet's own record layer
+//! ([`crate::tls_record`]) with rustls's key schedule. The transport reads
+//! the socket into
 //! [`read_buf`](TlsSession::read_buf), writes [`transmit`](TlsSession::transmit)
 //! to it, and asks for plaintext or hands plaintext in. The session opens
 //! no socket and keeps no timer; it decides only what the TLS bytes mean.
@@ -15,8 +17,13 @@
 //! into one reused outgoing buffer, and the socket is read in pieces of up
 //! to [`READ_CHUNK`] bytes rather than one record (at most ~16 KiB) at a
 //! time: a 256 MiB download takes ~2,000 reads instead of ~16,500
-//! (`strace -c`, mpnet-blocking). rustls 0.23 still allocates one buffer
-//! per record it encrypts and one per record it decrypts, in both APIs.
+//! (`strace -c`, mpnet-blocking). rustls 0.23 allocates one buffer per
+//! record it encrypts and one per record it decrypts, in both its APIs; so
+//! once a TLS 1.3 handshake is done (with one of TLS 1.3's three suites,
+//! and a config that allows it, as [`crate::tls::client_config`]'s does)
+//! records are sealed in the outgoing buffer and opened in the incoming
+//! one instead, by [`crate::tls_record::RecordLayer`]. TLS 1.2 stays with
+//! rustls throughout.
 //!
 //! The trust decisions stay in [`crate::tls::client_config`]; this type
 //! only moves records.
@@ -26,7 +33,9 @@ use std::sync::Arc;
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
-use rustls::ClientConfig;
+use rustls::{CipherSuite, ClientConfig, ProtocolVersion};
+
+use crate::tls_record::{reserve, Opened, RecordError, RecordLayer, MAX_FRAGMENT};
 
 /// The free space [`TlsSession::read_buf`] offers for one socket read.
 /// Each connection keeps a buffer this big while it lives (pooled ones
@@ -98,7 +107,12 @@ enum Event {
 /// [`transmit`](Self::transmit) may hold an alert for the peer, worth one
 /// best-effort write.
 pub struct TlsSession {
-    conn: UnbufferedClientConnection,
+    engine: Engine,
+    /// Whether TLS 1.3 traffic may move to mpnet's record layer (the
+    /// config allows secret extraction).
+    may_take_over: bool,
+    /// The most plaintext per record this side sends.
+    max_fragment: usize,
     /// Received TLS bytes: `incoming[in_start..in_end]` is not processed yet.
     incoming: Vec<u8>,
     in_start: usize,
@@ -117,9 +131,28 @@ pub struct TlsSession {
     failed: Option<rustls::Error>,
 }
 
+/// Who seals and opens the records.
+enum Engine {
+    /// rustls: the handshake, and all of a TLS 1.2 session.
+    Rustls(Box<UnbufferedClientConnection>),
+    /// TLS 1.3 traffic after the handshake.
+    Records(Box<RecordLayer>),
+    /// Only while rustls hands over; a failed hand-over leaves it, and the
+    /// session has failed.
+    Gone,
+}
+
 impl std::fmt::Debug for TlsSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSession")
+            .field(
+                "records",
+                &match self.engine {
+                    Engine::Rustls(_) => "rustls",
+                    Engine::Records(_) => "mpnet",
+                    Engine::Gone => "none",
+                },
+            )
             .field("unprocessed", &(self.in_end - self.in_start))
             .field("to_send", &(self.out_end - self.out_start))
             .field(
@@ -138,15 +171,6 @@ fn too_much_incoming() -> rustls::Error {
     rustls::Error::General(format!(
         "the peer sent over {MAX_INCOMING} bytes without completing a TLS record"
     ))
-}
-
-/// Makes room for `more` bytes after `end` in `buf` (its length is its
-/// usable size; new room is zeroed once, then reused).
-fn reserve(buf: &mut Vec<u8>, end: usize, more: usize) {
-    let want = end.saturating_add(more);
-    if buf.len() < want {
-        buf.resize(want, 0);
-    }
 }
 
 /// Gives back the memory of an emptied buffer that grew past `keep`.
@@ -228,8 +252,18 @@ impl TlsSession {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<Self, rustls::Error> {
+        // rustls's `max_fragment_size` counts the record header.
+        let max_fragment = config
+            .max_fragment_size
+            .map_or(MAX_FRAGMENT, |n| {
+                n.saturating_sub(crate::tls_record::HEADER)
+            })
+            .clamp(1, MAX_FRAGMENT);
+        let may_take_over = config.enable_secret_extraction;
         Ok(TlsSession {
-            conn: UnbufferedClientConnection::new(config, name)?,
+            engine: Engine::Rustls(Box::new(UnbufferedClientConnection::new(config, name)?)),
+            may_take_over,
+            max_fragment,
             incoming: Vec::new(),
             in_start: 0,
             in_end: 0,
@@ -496,15 +530,112 @@ impl TlsSession {
         !matches!(self.read_plaintext(&mut [0u8; 1]), Ok(Plaintext::NeedRead))
     }
 
-    /// One call into rustls, with the state it gives handled: handshake
-    /// records encoded, `app` encrypted when data may be sent, received
-    /// records' plaintext given to `sink` (what it does not take kept in
-    /// `pending`, and the records after it left for the next call).
+    /// One step of the session: `app` encrypted when data may be sent,
+    /// else handshake records encoded or received records taken in, their
+    /// plaintext given to `sink` (what it does not take kept in `pending`,
+    /// and the records after it left for the next call).
     fn advance(&mut self, app: &[u8], sink: &mut Sink<'_>) -> Result<Event, rustls::Error> {
-        let status = self
-            .conn
-            .process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
+        match self.engine {
+            Engine::Rustls(_) => self.advance_rustls(app, sink),
+            Engine::Records(_) => self.advance_records(app, sink),
+            Engine::Gone => Err(self.fail(rustls::Error::General(
+                "the TLS session could not continue after its handshake".into(),
+            ))),
+        }
+    }
+
+    /// [`advance`](Self::advance) with mpnet's record layer: `app` is
+    /// sealed without looking at what was received (a record waiting there
+    /// is opened by the next read); else one whole received record is
+    /// opened in place.
+    fn advance_records(&mut self, app: &[u8], sink: &mut Sink<'_>) -> Result<Event, rustls::Error> {
+        let Engine::Records(layer) = &mut self.engine else {
+            return Ok(Event::Blocked);
+        };
+        if !app.is_empty() {
+            return match layer.seal(app, &mut self.outgoing, &mut self.out_end) {
+                Ok(()) => Ok(Event::Encrypted),
+                Err(e) => Err(self.fail(e)),
+            };
+        }
+        let opened = layer.open(
+            &mut self.incoming[self.in_start..self.in_end],
+            &mut self.outgoing,
+            &mut self.out_end,
+        );
+        let (used, opened) = match opened {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Event::Writable),
+            Err(e) => return Err(self.fail_records(e)),
+        };
+        let at = self.in_start;
+        self.in_start += used;
+        match opened {
+            Opened::Data(range) => {
+                let data = &self.incoming[at + range.start..at + range.end];
+                let (taken, _) = sink.give(data);
+                let later = data.get(taken..).unwrap_or_default();
+                if !later.is_empty() {
+                    if self.pending.len() + later.len() > MAX_INCOMING {
+                        return Err(self.fail(too_much_incoming()));
+                    }
+                    self.pending.extend_from_slice(later);
+                }
+                Ok(Event::Progress)
+            }
+            Opened::Nothing => Ok(Event::Progress),
+            Opened::Closed => {
+                self.peer_closed = true;
+                Ok(Event::PeerClosed)
+            }
+        }
+    }
+
+    /// Hands TLS 1.3 traffic over to mpnet's record layer, when the
+    /// handshake is done, rustls has nothing of the peer's left to process
+    /// and nothing of its own to send, the config allows it and the suite
+    /// is one the layer has. Else rustls keeps the session.
+    fn take_over_records(&mut self) -> Result<(), rustls::Error> {
+        let Engine::Rustls(conn) = &self.engine else {
+            return Ok(());
+        };
+        let suite_ok = matches!(
+            conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(
+                CipherSuite::TLS13_AES_128_GCM_SHA256
+                    | CipherSuite::TLS13_AES_256_GCM_SHA384
+                    | CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+            )
+        );
+        if !self.may_take_over
+            || !suite_ok
+            || conn.protocol_version() != Some(ProtocolVersion::TLSv1_3)
+            || conn.is_handshaking()
+            || self.in_start != self.in_end
+        {
+            return Ok(());
+        }
+        let Engine::Rustls(conn) = std::mem::replace(&mut self.engine, Engine::Gone) else {
+            return Ok(());
+        };
+        let (secrets, keys) = conn
+            .dangerous_into_kernel_connection()
+            .map_err(|e| self.fail(e))?;
+        let layer = RecordLayer::new(secrets, keys, self.max_fragment).map_err(|e| self.fail(e))?;
+        self.engine = Engine::Records(Box::new(layer));
+        Ok(())
+    }
+
+    /// One call into rustls, with the state it gives handled (see
+    /// [`advance`](Self::advance)); the first time it says application
+    /// data may be sent, TLS 1.3 traffic moves to mpnet's record layer.
+    fn advance_rustls(&mut self, app: &[u8], sink: &mut Sink<'_>) -> Result<Event, rustls::Error> {
+        let Engine::Rustls(conn) = &mut self.engine else {
+            return Ok(Event::Blocked);
+        };
+        let status = conn.process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
         let mut discard = status.discard;
+        let mut writable = false;
         let event = match status.state {
             Err(e) => Err(e),
             Ok(ConnectionState::EncodeTlsData(mut s)) => {
@@ -519,6 +650,7 @@ impl TlsSession {
             Ok(ConnectionState::BlockedHandshake) => Ok(Event::Blocked),
             Ok(ConnectionState::WriteTraffic(mut w)) => {
                 if app.is_empty() {
+                    writable = true;
                     Ok(Event::Writable)
                 } else {
                     write_app_data(&mut w, app, &mut self.outgoing, &mut self.out_end)
@@ -568,7 +700,11 @@ impl TlsSession {
             )),
         };
         self.in_start += discard;
-        event.map_err(|e| self.fail(e))
+        let event = event.map_err(|e| self.fail(e))?;
+        if writable {
+            self.take_over_records()?;
+        }
+        Ok(event)
     }
 
     fn pending_is_empty(&self) -> bool {
@@ -588,6 +724,22 @@ impl TlsSession {
             if self.pending.capacity() > READ_CHUNK {
                 self.pending.shrink_to(READ_CHUNK);
             }
+        }
+    }
+
+    /// Whether TLS records are now sealed and opened by mpnet's record
+    /// layer (a TLS 1.3 session after its handshake).
+    #[must_use]
+    pub fn uses_mpnet_records(&self) -> bool {
+        matches!(self.engine, Engine::Records(_))
+    }
+
+    /// The record layer, once it has taken over.
+    #[cfg(test)]
+    pub(crate) fn record_layer(&mut self) -> Option<&mut RecordLayer> {
+        match &mut self.engine {
+            Engine::Records(layer) => Some(layer),
+            _ => None,
         }
     }
 
@@ -627,22 +779,43 @@ impl TlsSession {
     /// error for later calls, and gives it back.
     fn fail(&mut self, e: rustls::Error) -> rustls::Error {
         if self.failed.is_none() {
-            self.queue_alert();
+            match &mut self.engine {
+                Engine::Rustls(_) => self.queue_alert(),
+                Engine::Records(layer) => layer.seal_alert(
+                    rustls::AlertDescription::InternalError,
+                    &mut self.outgoing,
+                    &mut self.out_end,
+                ),
+                Engine::Gone => {}
+            }
             self.failed = Some(e.clone());
         }
         e
     }
 
+    /// [`fail`](Self::fail) for a failure of mpnet's record layer, which
+    /// names the alert the peer is owed.
+    fn fail_records(&mut self, e: RecordError) -> rustls::Error {
+        if self.failed.is_none() {
+            if let (Engine::Records(layer), Some(alert)) = (&mut self.engine, e.alert) {
+                layer.seal_alert(alert, &mut self.outgoing, &mut self.out_end);
+            }
+            self.failed = Some(e.error.clone());
+        }
+        e.error
+    }
+
     /// After an error, moves the alert rustls queued (if any) into
     /// [`transmit`](Self::transmit).
     fn queue_alert(&mut self) {
+        let Engine::Rustls(conn) = &mut self.engine else {
+            return;
+        };
         // rustls offers its queued messages before it looks at the input
         // again, so the alert comes first; one at most, since asking again
         // would process the bad input a second time.
         for _ in 0..2 {
-            let status = self
-                .conn
-                .process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
+            let status = conn.process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
             let discard = status.discard;
             let done = match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut s)) => {
@@ -725,15 +898,54 @@ pub(crate) mod tests {
     use rustls::ServerConnection;
     use std::io::{Read, Write};
 
+    /// Runs the test function `$name(records: bool)` with rustls's record
+    /// layer and with mpnet's, as two tests: `$name::rustls` and
+    /// `$name::mpnet`.
+    macro_rules! both_engines {
+        ($name:ident) => {
+            mod $name {
+                #[test]
+                fn rustls() {
+                    super::$name(false);
+                }
+                #[test]
+                fn mpnet() {
+                    super::$name(true);
+                }
+            }
+        };
+    }
+
     /// A client session and an in-memory rustls server, handshake done
-    /// (the client's last flight still queued, as the session leaves it).
+    /// (the client's last flight still queued, as the session leaves it),
+    /// with the record layer production uses: mpnet's for TLS 1.3.
     pub(crate) fn pair(ca: &TestCa) -> (TlsSession, ServerConnection) {
+        pair_with(ca, true)
+    }
+
+    /// The test CA's client settings, allowing mpnet's record layer or not.
+    pub(crate) fn config(ca: &TestCa, records: bool) -> Arc<ClientConfig> {
+        let mut config = (*ca.client_config()).clone();
+        config.enable_secret_extraction = records;
+        Arc::new(config)
+    }
+
+    /// [`pair`] with mpnet's record layer (`records`) or rustls's.
+    pub(crate) fn pair_with(ca: &TestCa, records: bool) -> (TlsSession, ServerConnection) {
+        pair_with_server(config(ca, records), ca.leaf().server_config(true))
+    }
+
+    /// [`pair`] with these client and server settings.
+    pub(crate) fn pair_with_server(
+        client_config: Arc<ClientConfig>,
+        server_config: Arc<rustls::ServerConfig>,
+    ) -> (TlsSession, ServerConnection) {
         let mut client = TlsSession::new(
-            ca.client_config(),
+            client_config,
             ServerName::try_from("localhost").expect("name"),
         )
         .expect("session");
-        let mut server = ServerConnection::new(ca.leaf().server_config(true)).expect("server");
+        let mut server = ServerConnection::new(server_config).expect("server");
         server.set_buffer_limit(None);
         loop {
             let state = client.handshake().expect("client handshake");
@@ -764,7 +976,11 @@ pub(crate) mod tests {
 
     /// Everything the server queued, into the client, `piece` bytes per
     /// "socket read".
-    fn deliver_to_client(server: &mut ServerConnection, client: &mut TlsSession, piece: usize) {
+    pub(crate) fn deliver_to_client(
+        server: &mut ServerConnection,
+        client: &mut TlsSession,
+        piece: usize,
+    ) {
         let mut wire = Vec::new();
         while server.wants_write() {
             server.write_tls(&mut wire).expect("server write_tls");
@@ -781,7 +997,7 @@ pub(crate) mod tests {
 
     /// All plaintext the client can decrypt now, read `dst_len` bytes at a
     /// time.
-    fn drain(client: &mut TlsSession, dst_len: usize) -> (Vec<u8>, Plaintext) {
+    pub(crate) fn drain(client: &mut TlsSession, dst_len: usize) -> (Vec<u8>, Plaintext) {
         let mut got = Vec::new();
         let mut dst = vec![0u8; dst_len];
         loop {
@@ -801,7 +1017,7 @@ pub(crate) mod tests {
     /// Everything `data`, encrypted piece by piece as a transport does,
     /// sending whenever `should_send` says so; gives the number of sends
     /// before the last and what the server read.
-    fn send_all(
+    pub(crate) fn send_all(
         client: &mut TlsSession,
         server: &mut ServerConnection,
         mut data: &[u8],
@@ -821,10 +1037,9 @@ pub(crate) mod tests {
         (sends, got)
     }
 
-    #[test]
-    fn a_large_body_goes_out_in_pieces() {
+    fn a_large_body_goes_out_in_pieces(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
         let (sends, got) = send_all(&mut client, &mut server, &body);
         // Never all 300 KB queued at once: sent every ENCRYPT_PIECE.
@@ -832,6 +1047,7 @@ pub(crate) mod tests {
         assert_eq!(got, body);
         assert!(client.outgoing.len() <= KEPT_OUTGOING_MAX);
     }
+    both_engines!(a_large_body_goes_out_in_pieces);
 
     /// Everything the server queued, as TLS bytes.
     pub(crate) fn server_output(server: &mut ServerConnection) -> Vec<u8> {
@@ -848,10 +1064,9 @@ pub(crate) mod tests {
         server_output(server)
     }
 
-    #[test]
-    fn received_in_takes_the_buffer_when_nothing_waits_else_appends() {
+    fn received_in_takes_the_buffer_when_nothing_waits_else_appends(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         deliver_to_server(&mut client, &mut server);
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 249) as u8).collect();
         let wire = server_records(&mut server, &data);
@@ -881,6 +1096,7 @@ pub(crate) mod tests {
         let (second, _) = drain(&mut client, 100_000);
         assert_eq!([first, second].concat(), data);
     }
+    both_engines!(received_in_takes_the_buffer_when_nothing_waits_else_appends);
 
     /// An application-data record of the right shape whose tag cannot
     /// match: it does not decrypt.
@@ -890,9 +1106,9 @@ pub(crate) mod tests {
 
     /// A client that has received, in one read, one record for each of
     /// `pieces` (written by its server) and then [`bad_record`].
-    fn received_then_a_bad_record(pieces: &[&[u8]]) -> TlsSession {
+    fn received_then_a_bad_record(pieces: &[&[u8]], records: bool) -> TlsSession {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         deliver_to_server(&mut client, &mut server);
         let mut wire: Vec<u8> = pieces
             .iter()
@@ -904,23 +1120,8 @@ pub(crate) mod tests {
         client
     }
 
-    #[test]
-    fn plaintext_before_a_bad_record_comes_first_then_the_error() {
-        let mut client = received_then_a_bad_record(&[b"before"]);
-        let mut dst = [0u8; 64];
-        assert_eq!(client.read_plaintext(&mut dst), Ok(Plaintext::Data(6)));
-        assert_eq!(&dst[..6], b"before");
-        let failed = client.read_plaintext(&mut dst).expect_err("the bad record");
-        assert!(matches!(failed, rustls::Error::DecryptError), "{failed:?}");
-        // The session stays failed, with an alert for the peer.
-        assert!(client.read_plaintext(&mut dst).is_err());
-        assert!(!client.transmit().is_empty());
-    }
-
-    #[test]
-    fn an_encrypt_that_meets_a_bad_record_fails_and_the_plaintext_before_it_still_comes_out() {
-        let mut client = received_then_a_bad_record(&[b"one", b"two"]);
-        // The reader takes the first record and stops there.
+    /// The reader takes the first record, `one`, and stops there.
+    fn read_one_and_stop(client: &mut TlsSession) {
         let mut first = Vec::new();
         let mut take = |p: &[u8]| {
             first.extend_from_slice(p);
@@ -931,6 +1132,27 @@ pub(crate) mod tests {
             Ok(Plaintext::Data(3))
         );
         assert_eq!(first, b"one");
+    }
+
+    fn plaintext_before_a_bad_record_comes_first_then_the_error(records: bool) {
+        let mut client = received_then_a_bad_record(&[b"before"], records);
+        let mut dst = [0u8; 64];
+        assert_eq!(client.read_plaintext(&mut dst), Ok(Plaintext::Data(6)));
+        assert_eq!(&dst[..6], b"before");
+        let failed = client.read_plaintext(&mut dst).expect_err("the bad record");
+        assert!(matches!(failed, rustls::Error::DecryptError), "{failed:?}");
+        // The session stays failed, with an alert for the peer.
+        assert!(client.read_plaintext(&mut dst).is_err());
+        assert!(!client.transmit().is_empty());
+    }
+    both_engines!(plaintext_before_a_bad_record_comes_first_then_the_error);
+
+    #[test]
+    fn an_encrypt_that_meets_a_bad_record_fails_and_the_plaintext_before_it_still_comes_out() {
+        // rustls takes in what it has received before it encrypts; mpnet's
+        // record layer does not (`mpnet_records_an_encrypt_leaves_...`).
+        let mut client = received_then_a_bad_record(&[b"one", b"two"], false);
+        read_one_and_stop(&mut client);
         // An answer: rustls takes in the rest first, and meets the bad record.
         let failed = client.encrypt(b"answer").expect_err("the bad record");
         assert!(matches!(failed, rustls::Error::DecryptError), "{failed:?}");
@@ -957,7 +1179,9 @@ pub(crate) mod tests {
 
     #[test]
     fn after_a_failure_kept_plaintext_outlives_new_reads_and_a_take_of_nothing() {
-        let mut client = received_then_a_bad_record(&[b"one", b"two"]);
+        // rustls takes in what it has received before it encrypts; mpnet's
+        // record layer does not (`mpnet_records_an_encrypt_leaves_...`).
+        let mut client = received_then_a_bad_record(&[b"one", b"two"], false);
         assert!(client.encrypt(b"answer").is_err());
         assert!(client.has_failed() && client.keeps_plaintext());
         // A take of nothing keeps it all (the documented contract).
@@ -983,11 +1207,33 @@ pub(crate) mod tests {
             "nothing kept: the error"
         );
     }
-
     #[test]
-    fn read_plaintext_with_offers_each_record_and_keeps_what_is_left() {
+    fn mpnet_records_an_encrypt_leaves_received_records_to_the_reader() {
+        let mut client = received_then_a_bad_record(&[b"one", b"two"], true);
+        read_one_and_stop(&mut client);
+        // The answer is sealed without opening what waits: no copy of it.
+        client.encrypt(b"answer").expect("sealed");
+        assert!(!client.has_failed() && !client.keeps_plaintext());
+        assert!(!client.transmit().is_empty());
+        // The reader gets the next record, then the bad one's error, for good.
+        let mut dst = [0u8; 2];
+        let mut got = Vec::new();
+        while let Ok(Plaintext::Data(n)) = client.read_plaintext(&mut dst) {
+            got.extend_from_slice(&dst[..n]);
+        }
+        assert_eq!(got, b"two");
+        assert!(matches!(
+            client.read_plaintext(&mut dst),
+            Err(rustls::Error::DecryptError)
+        ));
+        assert!(client.encrypt(b"more").is_err());
+        let mut more = vec![0u8; 8];
+        assert!(client.received_in(&mut more, 8).is_err());
+    }
+
+    fn read_plaintext_with_offers_each_record_and_keeps_what_is_left(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         deliver_to_server(&mut client, &mut server);
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 247) as u8).collect();
         let mut read = server_records(&mut server, &data);
@@ -1039,11 +1285,11 @@ pub(crate) mod tests {
         assert_eq!((got, offers), (Plaintext::Data(16_384), 1));
         assert!(!client.is_drained());
     }
+    both_engines!(read_plaintext_with_offers_each_record_and_keeps_what_is_left);
 
-    #[test]
-    fn received_in_refuses_more_than_max_incoming() {
+    fn received_in_refuses_more_than_max_incoming(records: bool) {
         let ca = TestCa::new();
-        let (mut client, _server) = pair(&ca);
+        let (mut client, _server) = pair_with(&ca, records);
         // A record header that promises more than ever comes, then bytes.
         let mut read = vec![0u8; READ_CHUNK];
         read[..5].copy_from_slice(&[0x17, 3, 3, 0x40, 0x11]);
@@ -1065,11 +1311,11 @@ pub(crate) mod tests {
             "{failed}"
         );
     }
+    both_engines!(received_in_refuses_more_than_max_incoming);
 
-    #[test]
-    fn encrypt_all_queues_every_piece() {
+    fn encrypt_all_queues_every_piece(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
         client.encrypt_all(&data).expect("encrypt");
         // More than one piece, all queued, nothing sent yet.
@@ -1077,11 +1323,11 @@ pub(crate) mod tests {
         assert_eq!(deliver_to_server(&mut client, &mut server), data);
         assert!(client.transmit().is_empty());
     }
+    both_engines!(encrypt_all_queues_every_piece);
 
-    #[test]
-    fn session_tickets_are_not_unread_input_but_data_is() {
+    fn session_tickets_are_not_unread_input_but_data_is(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         send_all(&mut client, &mut server, b"GET / HTTP/1.1\r\n\r\n");
         // The server's TLS 1.3 session tickets arrive, and nothing else.
         deliver_to_client(&mut server, &mut client, usize::MAX);
@@ -1091,6 +1337,7 @@ pub(crate) mod tests {
         deliver_to_client(&mut server, &mut client, usize::MAX);
         assert!(client.has_unread_input());
     }
+    both_engines!(session_tickets_are_not_unread_input_but_data_is);
 
     #[test]
     fn a_close_notify_during_the_handshake_is_the_end_not_an_error() {
@@ -1108,10 +1355,9 @@ pub(crate) mod tests {
         assert_eq!(client.handshake().ok(), Some(Handshake::Closed));
     }
 
-    #[test]
-    fn data_after_a_key_update_is_read_and_answered() {
+    fn data_after_a_key_update_is_read_and_answered(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         assert_eq!(send_all(&mut client, &mut server, b"one").1, b"one");
         server.refresh_traffic_keys().expect("key update");
         server
@@ -1123,28 +1369,32 @@ pub(crate) mod tests {
         assert_eq!(got, b"after the update");
         assert_eq!(send_all(&mut client, &mut server, b"two").1, b"two");
     }
+    both_engines!(data_after_a_key_update_is_read_and_answered);
 
     #[test]
     fn tls_1_2_works_too() {
         let ca = TestCa::new();
         let leaf = ca.leaf();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])
             .expect("TLS 1.2")
             .with_no_client_auth()
             .with_single_cert(vec![leaf.cert_der(), leaf.issuer_der()], leaf.key_der())
             .expect("certificate");
+        // Secrets allowed out, as production allows them: TLS 1.2 still
+        // stays with rustls's record layer.
         let mut client = TlsSession::new(
-            ca.client_config(),
+            config(&ca, true),
             ServerName::try_from("localhost").expect("name"),
         )
         .expect("session");
-        let mut server = ServerConnection::new(Arc::new(config)).expect("server");
+        let mut server = ServerConnection::new(Arc::new(server_config)).expect("server");
         while client.handshake().expect("handshake") == Handshake::NeedRead {
             deliver_to_server(&mut client, &mut server);
             deliver_to_client(&mut server, &mut client, 100);
         }
+        assert!(!client.uses_mpnet_records());
         assert_eq!(
             send_all(&mut client, &mut server, b"over 1.2").1,
             b"over 1.2"
@@ -1158,10 +1408,9 @@ pub(crate) mod tests {
         assert_eq!(drain(&mut client, 64).0, b"answer");
     }
 
-    #[test]
-    fn request_and_response_cross() {
+    fn request_and_response_cross(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         client.encrypt(b"GET / HTTP/1.1\r\n\r\n").expect("encrypt");
         // The handshake's last flight and the request leave together.
         assert_eq!(
@@ -1178,11 +1427,11 @@ pub(crate) mod tests {
         client.encrypt(b"again").expect("encrypt");
         assert_eq!(deliver_to_server(&mut client, &mut server), b"again");
     }
+    both_engines!(request_and_response_cross);
 
-    #[test]
-    fn close_notify_ends_the_stream() {
+    fn close_notify_ends_the_stream(records: bool) {
         let ca = TestCa::new();
-        let (mut client, mut server) = pair(&ca);
+        let (mut client, mut server) = pair_with(&ca, records);
         client.encrypt(b"x").expect("encrypt");
         deliver_to_server(&mut client, &mut server);
         server.writer().write_all(b"bye").expect("write");
@@ -1196,6 +1445,7 @@ pub(crate) mod tests {
             Plaintext::Closed
         );
     }
+    both_engines!(close_notify_ends_the_stream);
 
     #[test]
     fn an_untrusted_certificate_fails_with_an_alert_to_send() {
@@ -1265,10 +1515,9 @@ pub(crate) mod tests {
         );
     }
 
-    #[test]
-    fn garbage_from_the_server_is_an_error() {
+    fn garbage_from_the_server_is_an_error(records: bool) {
         let ca = TestCa::new();
-        let (mut client, _server) = pair(&ca);
+        let (mut client, _server) = pair_with(&ca, records);
         let buf = client.read_buf().expect("room");
         buf[..5].copy_from_slice(&[23, 3, 3, 0xff, 0xff]);
         client.received(5);
@@ -1281,6 +1530,7 @@ pub(crate) mod tests {
         );
         assert_eq!(client.encrypt(b"x").err(), Some(first));
     }
+    both_engines!(garbage_from_the_server_is_an_error);
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
@@ -1291,9 +1541,10 @@ pub(crate) mod tests {
             pieces in proptest::collection::vec(1usize..40_000, 1..8),
             dst_len in 1usize..70_000,
             len in 0usize..120_000,
+            records in any::<bool>(),
         ) {
             let ca = TestCa::new();
-            let (mut client, mut server) = pair(&ca);
+            let (mut client, mut server) = pair_with(&ca, records);
             client.encrypt(b"hello").expect("encrypt");
             deliver_to_server(&mut client, &mut server);
             let body: Vec<u8> = (0..len as u32).map(|i| (i * 7 % 256) as u8).collect();

@@ -79,7 +79,8 @@ fn every_target_has_a_replay_test() {
             "ws_lifecycle",
             "multipart",
             "ws_handshake",
-            "tls_session"
+            "tls_session",
+            "tls_records"
         ]
     );
 }
@@ -137,4 +138,9 @@ fn ws_handshake() {
 #[test]
 fn tls_session() {
     replay("tls_session");
+}
+
+#[test]
+fn tls_records() {
+    replay("tls_records");
 }

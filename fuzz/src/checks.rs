@@ -61,6 +61,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("multipart", multipart),
     ("ws_handshake", ws_handshake),
     ("tls_session", tls_session),
+    ("tls_records", tls_records),
 ];
 
 // ---------------------------------------------------------------------------
@@ -2967,5 +2968,304 @@ pub fn tls_session(data: &[u8]) {
                 return;
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tls_records
+
+/// A server certificate resolver with one key and a placeholder
+/// certificate: the fuzz client below checks no certificate, since what is
+/// fuzzed is the traffic after the handshake.
+#[derive(Debug)]
+struct OneKey(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneKey {
+    fn resolve(
+        &self,
+        _: rustls::server::ClientHello<'_>,
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A certificate verifier that takes any server (fuzzing only).
+#[derive(Debug)]
+struct AnyServer(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// TLS 1.3 client and server settings that let the secrets out (the
+/// client's, for mpnet's record layer; the server's, to seal the fuzzed
+/// records), made once.
+fn records_configs() -> (
+    std::sync::Arc<rustls::ClientConfig>,
+    std::sync::Arc<rustls::ServerConfig>,
+) {
+    use std::sync::{Arc, OnceLock};
+    type Configs = (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>);
+    static CONFIGS: OnceLock<Configs> = OnceLock::new();
+    CONFIGS
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                &ring::rand::SystemRandom::new(),
+            )
+            .expect("a P-256 key");
+            let key = provider
+                .key_provider
+                .load_private_key(rustls::pki_types::PrivateKeyDer::Pkcs8(
+                    pkcs8.as_ref().to_vec().into(),
+                ))
+                .expect("the key loads");
+            let certified = rustls::sign::CertifiedKey::new(
+                vec![rustls::pki_types::CertificateDer::from(vec![0x30, 0x00])],
+                key,
+            );
+            let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("TLS 1.3")
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(OneKey(Arc::new(certified))));
+            server.enable_secret_extraction = true;
+            let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("TLS 1.3")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+                .with_no_client_auth();
+            client.enable_secret_extraction = true;
+            (Arc::new(client), Arc::new(server))
+        })
+        .clone()
+}
+
+/// What the server seals with, taken from it.
+struct PeerSealer {
+    key: ring::aead::LessSafeKey,
+    iv: [u8; 12],
+    seq: u64,
+}
+
+impl PeerSealer {
+    /// One record: `content`, the inner type `inner`, `padding` zeros.
+    fn seal(&mut self, inner: u8, content: &[u8], padding: usize) -> Vec<u8> {
+        let mut plain = content.to_vec();
+        plain.push(inner);
+        plain.resize(plain.len() + padding, 0);
+        let len = u16::try_from(plain.len() + 16).expect("a record's length fits");
+        let [hi, lo] = len.to_be_bytes();
+        let header = [0x17, 3, 3, hi, lo];
+        let mut nonce = self.iv;
+        for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
+            *n ^= s;
+        }
+        self.seq += 1;
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(header),
+                &mut plain,
+            )
+            .expect("seal");
+        [&header[..], &plain, tag.as_ref()].concat()
+    }
+}
+
+/// A client session on mpnet's record layer after a handshake with an
+/// in-memory rustls server (its tickets taken in), and the server's
+/// sealing key.
+fn records_pair() -> (TlsSession, PeerSealer) {
+    use std::io::Read as _;
+    let (client_config, server_config) = records_configs();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+    let mut client = TlsSession::new(client_config, name).expect("a session");
+    let mut server = rustls::ServerConnection::new(server_config).expect("a server");
+    let to_server = |client: &mut TlsSession, server: &mut rustls::ServerConnection| {
+        let mut bytes = client.transmit();
+        let n = bytes.len();
+        while !bytes.is_empty() {
+            server.read_tls(&mut bytes).expect("server read_tls");
+            server.process_new_packets().expect("server process");
+        }
+        client.sent(n);
+    };
+    let to_client = |server: &mut rustls::ServerConnection, client: &mut TlsSession| {
+        let mut wire = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut wire).expect("server write_tls");
+        }
+        let mut read = wire.clone();
+        client
+            .received_in(&mut read, wire.len())
+            .expect("client takes it");
+    };
+    loop {
+        let state = client.handshake().expect("client handshake");
+        to_server(&mut client, &mut server);
+        if state == Handshake::Done {
+            break;
+        }
+        to_client(&mut server, &mut client);
+    }
+    to_client(&mut server, &mut client);
+    let mut none = [0u8; 1];
+    assert_eq!(
+        client.read_plaintext(&mut none),
+        Ok(mpnet_core::tls_session::Plaintext::NeedRead),
+        "tickets only"
+    );
+    let _ = server.reader().read(&mut none);
+    assert!(
+        client.uses_mpnet_records(),
+        "TLS 1.3 moves to mpnet's records"
+    );
+    #[allow(deprecated)]
+    let secrets = server
+        .dangerous_extract_secrets()
+        .expect("the server's secrets");
+    let (seq, secrets) = secrets.tx;
+    let (alg, key, iv) = match &secrets {
+        rustls::ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
+            (&ring::aead::AES_128_GCM, key, iv)
+        }
+        rustls::ConnectionTrafficSecrets::Aes256Gcm { key, iv } => {
+            (&ring::aead::AES_256_GCM, key, iv)
+        }
+        rustls::ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+            (&ring::aead::CHACHA20_POLY1305, key, iv)
+        }
+        _ => panic!("a suite of TLS 1.3"),
+    };
+    let key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(alg, key.as_ref()).expect("a key"),
+    );
+    let iv = iv.as_ref().try_into().expect("a 12-byte IV");
+    (client, PeerSealer { key, iv, seq })
+}
+
+/// `tls_records`: after a real TLS 1.3 handshake, the input describes what
+/// the server sends: records sealed with its real key (application data,
+/// any inner type and content, padding), raw bytes, `close_notify`; the
+/// first byte sets how the bytes are cut into reads. Checks: no panic; the
+/// plaintext read starts with the data of the well-formed records sent
+/// before anything else (all of it, and then the end the peer gave, when
+/// nothing else was sent); after an error every later call gives it again.
+pub fn tls_records(data: &[u8]) {
+    let mut input = Input::new(data);
+    let piece = usize::from(input.byte()) * 97 + 1;
+    let (mut session, mut peer) = records_pair();
+    let mut wire = Vec::new();
+    // The data of the well-formed records before the first other thing.
+    let mut sure = Vec::new();
+    let mut clean = true;
+    let mut closed = false;
+    while !input.is_empty() && wire.len() < 256 * 1024 {
+        match input.byte() % 5 {
+            0 | 1 => {
+                let [a, b] = [input.byte(), input.byte()];
+                let len = usize::from(u16::from_be_bytes([a, b])) % (16_384 + 1);
+                let seed = input.byte();
+                let content: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect();
+                let padding = usize::from(input.byte() % 32);
+                wire.extend(peer.seal(23, &content, padding));
+                if clean {
+                    sure.extend_from_slice(&content);
+                }
+            }
+            2 => {
+                let inner = input.byte();
+                let len = usize::from(input.byte());
+                let content = input.take(len).to_vec();
+                let padding = usize::from(input.byte() % 4);
+                wire.extend(peer.seal(inner, &content, padding));
+                clean = false;
+            }
+            3 => {
+                let len = usize::from(input.byte());
+                wire.extend_from_slice(input.take(len));
+                clean = false;
+            }
+            _ => {
+                wire.extend(peer.seal(21, &[1, 0], 0));
+                if clean {
+                    closed = true;
+                }
+                clean = false;
+            }
+        }
+    }
+    let mut got = Vec::new();
+    let mut dst = vec![0u8; 3000];
+    let mut end = None;
+    'reads: for chunk in wire.chunks(piece) {
+        let mut read = chunk.to_vec();
+        if let Err(e) = session.received_in(&mut read, chunk.len()) {
+            end = Some(Err(e));
+            break;
+        }
+        loop {
+            match session.read_plaintext(&mut dst) {
+                Ok(mpnet_core::tls_session::Plaintext::Data(n)) => {
+                    got.extend_from_slice(&dst[..n]);
+                }
+                Ok(mpnet_core::tls_session::Plaintext::NeedRead) => break,
+                other => {
+                    end = Some(other);
+                    break 'reads;
+                }
+            }
+        }
+    }
+    assert!(
+        got.len() >= sure.len() && got[..sure.len()] == sure[..],
+        "the well-formed records' data comes out first, whole and in order"
+    );
+    if clean {
+        assert_eq!(got, sure, "nothing but well-formed data");
+        assert!(end.is_none(), "no end: {end:?}");
+    }
+    if closed {
+        assert_eq!(got, sure);
+        assert_eq!(end, Some(Ok(mpnet_core::tls_session::Plaintext::Closed)));
+    }
+    if let Some(Err(e)) = end {
+        assert_eq!(session.read_plaintext(&mut dst).err(), Some(e.clone()));
+        assert_eq!(session.encrypt(b"more").err(), Some(e));
     }
 }
