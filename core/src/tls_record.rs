@@ -13,8 +13,8 @@
 //!
 //! What is checked, as rustls checks it: the record header (type, version,
 //! a body of at most [`MAX_CIPHERTEXT`] bytes), the AEAD tag, the inner
-//! content type and its padding, a plaintext of at most [`MAX_FRAGMENT`]
-//! bytes, handshake messages (only `NewSessionTicket` and `KeyUpdate` come
+//! content type and its padding (together at most [`MAX_FRAGMENT`] + 1
+//! bytes), at most 32 records with no content in a row, handshake messages (only `NewSessionTicket` and `KeyUpdate` come
 //! after the handshake; not interleaved with other records; a key update
 //! ends its record), alerts (`close_notify` ends the stream,
 //! `user_canceled` is ignored a few times, anything else is fatal), and a
@@ -58,6 +58,10 @@ const KEY_UPDATES_BETWEEN_DATA: u8 = 32;
 /// `user_canceled` warnings ignored before the session fails (BoringSSL's
 /// and rustls's bound).
 const WARNING_ALERTS: u8 = 4;
+
+/// Records with no content in a row before the session fails (rustls's
+/// bound).
+const EMPTY_RECORDS_IN_A_ROW: u8 = 32;
 
 /// The last sequence number a key may seal or open (rustls's hard limit:
 /// a connection then fails rather than wrap around).
@@ -185,6 +189,7 @@ pub struct RecordLayer {
     handshake: Vec<u8>,
     key_updates_left: u8,
     warnings_left: u8,
+    empty_in_a_row: u8,
 }
 
 impl std::fmt::Debug for RecordLayer {
@@ -220,6 +225,7 @@ impl RecordLayer {
             handshake: Vec::new(),
             key_updates_left: KEY_UPDATES_BETWEEN_DATA,
             warnings_left: WARNING_ALERTS,
+            empty_in_a_row: 0,
         })
     }
 
@@ -250,11 +256,14 @@ impl RecordLayer {
     }
 
     /// Sends `KeyUpdate(update_not_requested)` under the current key, then
-    /// seals with the next one (RFC 8446 §4.6.3).
+    /// seals with the next one (RFC 8446 §4.6.3). The next key is derived
+    /// first: if that fails, nothing was sent and the current key still
+    /// seals the alert.
     fn update_tx(&mut self, out: &mut Vec<u8>, end: &mut usize) -> Result<(), Error> {
+        let next = Direction::new(self.keys.update_tx_secret()?)?;
         let key_update = [u8::from(HandshakeType::KeyUpdate), 0, 0, 1, 0];
         self.seal_record(ContentType::Handshake, &key_update, out, end)?;
-        self.tx = Direction::new(self.keys.update_tx_secret()?)?;
+        self.tx = next;
         Ok(())
     }
 
@@ -331,17 +340,30 @@ impl RecordLayer {
             .key
             .open_in_place(nonce, aad, body)
             .map_err(|_| bad_mac())?;
+        // RFC 8446 §5.4: the inner plaintext, padding included, is at most
+        // 2^14 + 1 bytes.
+        if plain.len() > MAX_FRAGMENT + 1 {
+            return Err(RecordError::new(
+                Error::PeerSentOversizedRecord,
+                AlertDescription::RecordOverflow,
+            ));
+        }
         let Some(type_at) = plain.iter().rposition(|&b| b != 0) else {
             return Err(RecordError::new(
                 PeerMisbehaved::IllegalTlsInnerPlaintext,
                 AlertDescription::UnexpectedMessage,
             ));
         };
-        if type_at > MAX_FRAGMENT {
-            return Err(RecordError::new(
-                Error::PeerSentOversizedRecord,
-                AlertDescription::RecordOverflow,
-            ));
+        if type_at == 0 {
+            if self.empty_in_a_row == EMPTY_RECORDS_IN_A_ROW {
+                return Err(RecordError::new(
+                    PeerMisbehaved::TooManyEmptyFragments,
+                    AlertDescription::UnexpectedMessage,
+                ));
+            }
+            self.empty_in_a_row += 1;
+        } else {
+            self.empty_in_a_row = 0;
         }
         let inner = ContentType::from(plain[type_at]);
         let content = &plain[..type_at];
@@ -352,6 +374,7 @@ impl RecordLayer {
             ));
         }
         let opened = match inner {
+            ContentType::ApplicationData if type_at == 0 => Opened::Nothing,
             ContentType::ApplicationData => {
                 self.key_updates_left = KEY_UPDATES_BETWEEN_DATA;
                 Opened::Data(HEADER..HEADER + type_at)
@@ -390,10 +413,16 @@ impl RecordLayer {
             ));
         };
         let description = AlertDescription::from(description);
+        let received = Error::AlertReceived(description);
+        if level != 1 && level != 2 {
+            return Err(RecordError::new(
+                received,
+                AlertDescription::IllegalParameter,
+            ));
+        }
         if description == AlertDescription::CloseNotify {
             return Ok(Opened::Closed);
         }
-        let received = Error::AlertReceived(description);
         match level {
             // A warning: only user_canceled is one in TLS 1.3.
             1 if description == AlertDescription::UserCanceled => {
@@ -407,14 +436,10 @@ impl RecordLayer {
                 Ok(Opened::Nothing)
             }
             1 => Err(RecordError::new(received, AlertDescription::DecodeError)),
-            2 => Err(RecordError {
+            _ => Err(RecordError {
                 error: received,
                 alert: None,
             }),
-            _ => Err(RecordError::new(
-                received,
-                AlertDescription::IllegalParameter,
-            )),
         }
     }
 
@@ -500,10 +525,16 @@ impl RecordLayer {
         match body {
             Some(0) => {}
             Some(1) => self.update_tx(out, end)?,
-            _ => {
+            Some(_) => {
                 return Err(RecordError::new(
                     InvalidMessage::InvalidKeyUpdate,
                     AlertDescription::IllegalParameter,
+                ))
+            }
+            None => {
+                return Err(RecordError::new(
+                    InvalidMessage::TrailingData("KeyUpdate"),
+                    AlertDescription::DecodeError,
                 ))
             }
         }
@@ -540,6 +571,7 @@ mod tests {
     use crate::tls_session::{Plaintext, TlsSession};
     use mpnet_testkit::TestCa;
     use rustls::HandshakeKind;
+    use std::io::Write as _;
     use std::sync::Arc;
 
     /// The server's settings, allowing its secrets to be taken.
@@ -866,5 +898,171 @@ mod tests {
         let ca = TestCa::new();
         let (client, _) = pair_with_server(config(&ca, false), ca.leaf().server_config(true));
         assert!(!client.uses_mpnet_records());
+    }
+
+    #[test]
+    fn records_rustls_read_after_its_handshake_keep_it_in_charge() {
+        // The server's data leaves with its last flight (half-RTT), so rustls
+        // reads it after the handshake; then a key update it answers only
+        // with its next write. A hand-over would drop that answer.
+        let ca = TestCa::new();
+        let mut server_config = (*ca.leaf().server_config(true)).clone();
+        server_config.send_half_rtt_data = true;
+        let mut client = TlsSession::new(
+            config(&ca, true),
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+        )
+        .expect("session");
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).expect("server");
+        assert_eq!(
+            client.handshake().expect("hello"),
+            crate::tls_session::Handshake::NeedRead
+        );
+        deliver_to_server(&mut client, &mut server);
+        server.writer().write_all(b"half").expect("half-RTT data");
+        deliver_to_client(&mut server, &mut client, usize::MAX);
+        while client.handshake().expect("handshake") != crate::tls_session::Handshake::Done {}
+        assert!(
+            !client.uses_mpnet_records(),
+            "rustls read a record after the handshake"
+        );
+        let (_, got) = send_all(&mut client, &mut server, b"request");
+        assert_eq!(got, b"request");
+        server.refresh_traffic_keys().expect("key update");
+        server.writer().write_all(b"answer").expect("write");
+        deliver_to_client(&mut server, &mut client, usize::MAX);
+        assert_eq!(drain(&mut client, 64).0, b"halfanswer");
+        let (_, got) = send_all(&mut client, &mut server, b"next");
+        assert_eq!(got, b"next", "the server follows the client's key");
+    }
+
+    #[test]
+    fn more_rules_of_rfc_8446_and_rustls() {
+        type Make = fn(&mut Direction) -> Vec<u8>;
+        let cases: [(&str, Make, &str); 4] = [
+            (
+                "padding past 2^14 + 1 bytes",
+                |p| record(p, ContentType::ApplicationData, b"x", MAX_FRAGMENT + 1),
+                "PeerSentOversizedRecord",
+            ),
+            (
+                "33 empty records in a row",
+                |p| {
+                    (0..33)
+                        .flat_map(|_| record(p, ContentType::ApplicationData, b"", 0))
+                        .collect()
+                },
+                "TooManyEmptyFragments",
+            ),
+            (
+                "an alert of an unknown level",
+                |p| record(p, ContentType::Alert, &[7, 0], 0),
+                "AlertReceived(CloseNotify)",
+            ),
+            (
+                "a key update of two bytes",
+                |p| {
+                    let body = [u8::from(HandshakeType::KeyUpdate), 0, 0, 2, 0, 0];
+                    record(p, ContentType::Handshake, &body, 0)
+                },
+                "TrailingData",
+            ),
+        ];
+        for (what, make, error) in cases {
+            let (mut client, mut peer, _) = crafted();
+            let (_, end) = feed(&mut client, &make(&mut peer));
+            let e = end.expect_err(what);
+            assert!(format!("{e:?}").contains(error), "{what}: {e:?}");
+            assert!(!client.transmit().is_empty(), "{what}: an alert is owed");
+        }
+        // 32 empty records in a row are taken, and data after them.
+        let (mut client, mut peer, _) = crafted();
+        let mut wire: Vec<u8> = (0..32)
+            .flat_map(|_| record(&mut peer, ContentType::ApplicationData, b"", 0))
+            .collect();
+        wire.extend(record(&mut peer, ContentType::ApplicationData, b"data", 0));
+        let (got, end) = feed(&mut client, &wire);
+        assert_eq!(
+            (got.as_slice(), end),
+            (&b"data"[..], Ok(Plaintext::NeedRead))
+        );
+        // A handshake message announced over 64 KiB fails from its header.
+        let (mut client, mut peer, _) = crafted();
+        let wire = record(&mut peer, ContentType::Handshake, &[4, 1, 0, 0], 0);
+        let (_, end) = feed(&mut client, &wire);
+        let e = end.expect_err("too large");
+        assert!(
+            format!("{e:?}").contains("HandshakePayloadTooLarge"),
+            "{e:?}"
+        );
+        // A ticket and a key update in one record; a key update split over
+        // two records.
+        for split in [false, true] {
+            let (mut client, mut peer, _) = crafted();
+            let wire = if split {
+                let ku = key_update(0);
+                [
+                    record(&mut peer, ContentType::Handshake, &ku[..2], 0),
+                    record(&mut peer, ContentType::Handshake, &ku[2..], 0),
+                ]
+                .concat()
+            } else {
+                let body = [ticket(), key_update(0)].concat();
+                record(&mut peer, ContentType::Handshake, &body, 0)
+            };
+            let (_, end) = feed(&mut client, &wire);
+            assert_eq!(end, Ok(Plaintext::NeedRead), "split: {split}");
+            let layer = client.record_layer().expect("records");
+            assert_eq!(layer.rx.seq, 0, "the next key, from its first record");
+        }
+    }
+
+    #[test]
+    fn a_33rd_key_update_without_data_fails() {
+        let ca = TestCa::new();
+        let (mut client, mut server) =
+            pair_with_server(config(&ca, true), ca.leaf().server_config(true));
+        deliver_to_server(&mut client, &mut server);
+        for _ in 0..32 {
+            server.refresh_traffic_keys().expect("key update");
+        }
+        deliver_to_client(&mut server, &mut client, usize::MAX);
+        assert_eq!(drain(&mut client, 64).1, Plaintext::NeedRead);
+        server.refresh_traffic_keys().expect("key update");
+        deliver_to_client(&mut server, &mut client, usize::MAX);
+        let mut dst = [0u8; 16];
+        let e = client.read_plaintext(&mut dst).expect_err("too many");
+        assert!(
+            format!("{e:?}").contains("TooManyKeyUpdateRequests"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn each_tls_1_3_suite_carries_data_both_ways() {
+        let ca = TestCa::new();
+        for suite in [
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            let mut provider = rustls::crypto::ring::default_provider();
+            provider.cipher_suites.retain(|s| s.suite() == suite);
+            let mut one = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("TLS 1.3")
+                .with_root_certificates(ca.root_store())
+                .with_no_client_auth();
+            one.enable_secret_extraction = true;
+            let (mut client, mut server) =
+                pair_with_server(Arc::new(one), ca.leaf().server_config(true));
+            let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+            let (_, got) = send_all(&mut client, &mut server, &data);
+            assert_eq!(got, data, "{suite:?}");
+            assert!(client.uses_mpnet_records(), "{suite:?}");
+            server.writer().write_all(&data).expect("write");
+            deliver_to_client(&mut server, &mut client, 1000);
+            assert_eq!(drain(&mut client, 3000).0, data, "{suite:?}");
+        }
     }
 }

@@ -428,8 +428,9 @@ impl TlsSession {
     /// for more socket bytes. A record that fails comes out as an error
     /// after the plaintext of the records before it: the calls give the
     /// data, then the error. That holds when the failure was met by an
-    /// [`encrypt`](Self::encrypt) too (which takes in what was received
-    /// before it writes): the plaintext decrypted before it is still
+    /// [`encrypt`](Self::encrypt) too (while rustls keeps the records, it
+    /// takes in what was received before it writes; mpnet's record layer
+    /// leaves it to the reads): the plaintext decrypted before it is still
     /// handed out, and the error only after the last of it.
     pub fn read_plaintext(&mut self, dst: &mut [u8]) -> Result<Plaintext, rustls::Error> {
         self.check_kept_or_alive()?;
@@ -456,12 +457,13 @@ impl TlsSession {
     /// caller is done with the session: kept plaintext is offered again
     /// first on every call, and no further record is decrypted while it is
     /// there (a `take` that waits for more bytes before using any would
-    /// get `Data(0)` for ever). Records left undecrypted after a stop are
-    /// decrypted (into the kept plaintext, by copy) by an
-    /// [`encrypt`](Self::encrypt) made before the next call, as rustls
-    /// takes in what it has received before it writes; if one of them
-    /// fails, that `encrypt` fails, and the plaintext of the records before
-    /// it still comes out of the next calls, then the error.
+    /// get `Data(0)` for ever). Records left undecrypted after a stop wait
+    /// for the next call under mpnet's record layer; while rustls keeps the
+    /// records (TLS 1.2), an [`encrypt`](Self::encrypt) made before the
+    /// next call decrypts them first (into the kept plaintext, by copy), as
+    /// rustls takes in what it has received before it writes; if one of
+    /// them fails, that `encrypt` fails, and the plaintext of the records
+    /// before it still comes out of the next calls, then the error.
     pub fn read_plaintext_with(
         &mut self,
         take: &mut dyn FnMut(&[u8]) -> (usize, bool),
@@ -633,9 +635,17 @@ impl TlsSession {
         let Engine::Rustls(conn) = &mut self.engine else {
             return Ok(Event::Blocked);
         };
+        let settled = !conn.is_handshaking();
         let status = conn.process_tls_records(&mut self.incoming[self.in_start..self.in_end]);
         let mut discard = status.discard;
         let mut writable = false;
+        if settled && discard > 0 {
+            // rustls has read records after the handshake (data sent with
+            // the server's last flight, or a key update whose answer it
+            // keeps queued until its next write, which a hand-over would
+            // drop): it keeps the session.
+            self.may_take_over = false;
+        }
         let event = match status.state {
             Err(e) => Err(e),
             Ok(ConnectionState::EncodeTlsData(mut s)) => {

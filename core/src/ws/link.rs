@@ -209,8 +209,8 @@ impl Link {
     /// error from `pass_on`, or from the encryption, fails the connection
     /// with it (and nothing more is passed on); when the encryption failed
     /// the TLS session while it keeps plaintext decrypted before the failure
-    /// (rustls takes in what was received before it writes, and may meet a
-    /// record that does not decrypt), the messages in that plaintext come
+    /// (under TLS 1.2 rustls takes in what was received before it writes,
+    /// and may meet a record that does not decrypt), the messages in that plaintext come
     /// out of the next [`step`](Self::step)s first, and the failure after
     /// them. Transports step until `step` returns `false` before they read
     /// again, so those steps come; a [`receive`](Self::receive) made
@@ -242,8 +242,9 @@ impl Link {
         if frames.capacity() > KEEP_CAPACITY {
             *frames = Vec::new();
         }
-        // An encryption that met a bad record among those received (rustls
-        // takes in what it has received before it writes) ends the session,
+        // An encryption that met a bad record among those received (under
+        // TLS 1.2 rustls takes in what it has received before it writes;
+        // mpnet's TLS 1.3 record layer leaves that to the reads) ends the session,
         // but the plaintext of the records before that one is kept: the
         // next steps give it to the connection, then the error
         // (`TlsSession::read_plaintext_with`), so no message that arrived
@@ -286,7 +287,7 @@ fn encrypt_and_pass_on(
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::tls_session::tests::{bad_record, pair, server_output, server_records};
+    use crate::tls_session::tests::{bad_record, pair, pair_with, server_output, server_records};
     use crate::ws::{ConnectionConfig, FixedMask, MessageData, SocketEvent};
     use mpnet_testkit::TestCa;
     use proptest::prelude::*;
@@ -453,10 +454,11 @@ mod tests {
 
     /// A link that has received, in one read, three messages ("one",
     /// "two", "three"), each its own record, then a record that does not
-    /// decrypt.
-    fn three_messages_then_a_bad_record() -> Link {
+    /// decrypt; with mpnet's record layer (`records`, TLS 1.3 as in
+    /// production) or rustls's (as under TLS 1.2).
+    fn three_messages_then_a_bad_record(records: bool) -> Link {
         let ca = TestCa::new();
-        let (client, mut server) = pair(&ca);
+        let (client, mut server) = pair_with(&ca, records);
         let mut link = Link::new(connection(), Some(client), Vec::new());
         let mut wire: Vec<u8> = ["one", "two", "three"]
             .iter()
@@ -471,8 +473,8 @@ mod tests {
     /// [`three_messages_then_a_bad_record`], stepped to the end; with
     /// `answer`, the app answers each message before the next step (as a
     /// listener does).
-    fn answered_until_a_bad_record(answer: bool) -> Vec<SocketEvent> {
-        let mut link = three_messages_then_a_bad_record();
+    fn answered_until_a_bad_record(answer: bool, records: bool) -> Vec<SocketEvent> {
+        let mut link = three_messages_then_a_bad_record(records);
         let now = Instant::now();
         let mut events = Vec::new();
         while link.step(now) {
@@ -491,8 +493,8 @@ mod tests {
 
     #[test]
     fn messages_before_a_bad_record_come_out_though_an_answer_met_it_first() {
-        for answer in [false, true] {
-            let events = answered_until_a_bad_record(answer);
+        for (answer, records) in [(false, false), (true, false), (false, true), (true, true)] {
+            let events = answered_until_a_bad_record(answer, records);
             assert_eq!(
                 texts(&events),
                 ["one", "two", "three"],
@@ -522,7 +524,13 @@ mod tests {
 
     #[test]
     fn a_read_taken_while_the_failure_waits_loses_no_message() {
-        let mut link = three_messages_then_a_bad_record();
+        for records in [false, true] {
+            a_read_taken_while_the_failure_waits_loses_no_message_with(records);
+        }
+    }
+
+    fn a_read_taken_while_the_failure_waits_loses_no_message_with(records: bool) {
+        let mut link = three_messages_then_a_bad_record(records);
         let now = Instant::now();
         assert!(link.step(now));
         let mut events: Vec<_> = std::iter::from_fn(|| link.ws.poll_event()).collect();
