@@ -12,6 +12,22 @@ fn mpnet(args: &[&str]) -> Output {
         .expect("run mpnet")
 }
 
+/// `mpnet` with `input` as its whole stdin (written, then closed).
+fn mpnet_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mpnet");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().expect("mpnet's output")
+}
+
 fn json_out(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -489,8 +505,8 @@ fn socket_command_speaks_json_lines_on_both_transports() {
         .unwrap();
         writeln!(stdin, r#"{{"send": {{"data": "AAE=", "isBuffer": true}}}}"#).unwrap();
         writeln!(stdin, r#"{{"send": {{"data": "%%", "isBuffer": true}}}}"#).unwrap();
-        // Let the echoes arrive before the close.
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        // The two echoes arrive before the close.
+        writeln!(stdin, r#"{{"wait": {{"messages": 2}}}}"#).unwrap();
         writeln!(stdin, r#"{{"close": {{"code": 4000, "reason": "done"}}}}"#).unwrap();
         drop(stdin);
         let out = child.wait_with_output().unwrap();
@@ -605,7 +621,7 @@ fn socket_command_with_multiple_true_on_both_transports() {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, r#"{{"send": {{"data": "one"}}}}"#).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        writeln!(stdin, r#"{{"wait": {{}}}}"#).unwrap();
         writeln!(stdin, r#"{{"close": {{}}}}"#).unwrap();
         drop(stdin);
         let out = child.wait_with_output().unwrap();
@@ -623,6 +639,63 @@ fn socket_command_with_multiple_true_on_both_transports() {
             ],
             "{transport}"
         );
+    }
+}
+
+/// A script piped in whole: `wait` holds the commands after it until the
+/// messages it asks for have come (those that came before it count), so
+/// the answers are printed before stdin's end closes the socket; a wait
+/// that times out says how many came; a bad wait is ignored with a note.
+#[test]
+fn socket_command_waits_for_messages_on_both_transports() {
+    let Kit {
+        _ca,
+        server,
+        dir: _dir,
+        ca_arg,
+    } = kit();
+    for transport in ["blocking", "smol"] {
+        let opts = format!(r#"{{"url":"{}"}}"#, server.ws_url("/ws"));
+        let script = [
+            r#"{"send": {"data": "one"}}"#,
+            r#"{"send": {"data": "two"}}"#,
+            r#"{"wait": {"messages": 2}}"#,
+            r#"{"wait": {"messages": 0}}"#,
+            r#"{"send": {"data": "three"}}"#,
+            r#"{"wait": {"messages": 2, "timeout": 300}}"#,
+            "",
+        ]
+        .join("\n");
+        let out = mpnet_with_stdin(
+            &[
+                "--transport",
+                transport,
+                "--ca-file",
+                &ca_arg,
+                "socket",
+                &opts,
+            ],
+            script.as_bytes(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{transport}: {out:?}");
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"event": "open"}),
+                serde_json::json!({"event": "message", "data": "one", "isBuffer": false}),
+                serde_json::json!({"event": "message", "data": "two", "isBuffer": false}),
+                serde_json::json!({"event": "message", "data": "three", "isBuffer": false}),
+                serde_json::json!({"event": "waitTimeout", "expected": 2, "received": 1}),
+                serde_json::json!({"event": "close", "code": 1000, "reason": ""}),
+            ],
+            "{transport}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("positive integer"), "{transport}: {err}");
     }
 }
 
