@@ -3074,14 +3074,72 @@ fn records_configs() -> (
         .clone()
 }
 
-/// What the server seals with, taken from it.
-struct PeerSealer {
+/// One direction of the server's traffic keys, taken from it: to seal what
+/// it sends, or to open what the client sent.
+struct PeerKey {
     key: ring::aead::LessSafeKey,
     iv: [u8; 12],
     seq: u64,
 }
 
-impl PeerSealer {
+impl PeerKey {
+    fn new((seq, secrets): (u64, rustls::ConnectionTrafficSecrets)) -> PeerKey {
+        let (alg, key, iv) = match &secrets {
+            rustls::ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
+                (&ring::aead::AES_128_GCM, key, iv)
+            }
+            rustls::ConnectionTrafficSecrets::Aes256Gcm { key, iv } => {
+                (&ring::aead::AES_256_GCM, key, iv)
+            }
+            rustls::ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (&ring::aead::CHACHA20_POLY1305, key, iv)
+            }
+            _ => panic!("a suite of TLS 1.3"),
+        };
+        let key = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(alg, key.as_ref()).expect("a key"),
+        );
+        let iv = iv.as_ref().try_into().expect("a 12-byte IV");
+        PeerKey { key, iv, seq }
+    }
+
+    fn nonce(&mut self) -> ring::aead::Nonce {
+        let mut nonce = self.iv;
+        for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
+            *n ^= s;
+        }
+        self.seq += 1;
+        ring::aead::Nonce::assume_unique_for_key(nonce)
+    }
+
+    /// Opens the records of `wire` one by one: each one's inner type and
+    /// content (`None` for one that does not open).
+    fn open_all(&mut self, wire: &[u8]) -> Vec<Option<(u8, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Some(&[typ, major, minor, hi, lo]) = wire.get(at..at + 5) {
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            let Some(body) = wire.get(at + 5..at + 5 + len) else {
+                out.push(None);
+                break;
+            };
+            let mut body = body.to_vec();
+            let nonce = self.nonce();
+            let aad = ring::aead::Aad::from([typ, major, minor, hi, lo]);
+            out.push(
+                self.key
+                    .open_in_place(nonce, aad, &mut body)
+                    .ok()
+                    .and_then(|plain| {
+                        let end = plain.iter().rposition(|&b| b != 0)?;
+                        Some((plain[end], plain[..end].to_vec()))
+                    }),
+            );
+            at += 5 + len;
+        }
+        out
+    }
+
     /// One record: `content`, the inner type `inner`, `padding` zeros.
     fn seal(&mut self, inner: u8, content: &[u8], padding: usize) -> Vec<u8> {
         let mut plain = content.to_vec();
@@ -3090,27 +3148,19 @@ impl PeerSealer {
         let len = u16::try_from(plain.len() + 16).expect("a record's length fits");
         let [hi, lo] = len.to_be_bytes();
         let header = [0x17, 3, 3, hi, lo];
-        let mut nonce = self.iv;
-        for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
-            *n ^= s;
-        }
-        self.seq += 1;
+        let nonce = self.nonce();
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                ring::aead::Nonce::assume_unique_for_key(nonce),
-                ring::aead::Aad::from(header),
-                &mut plain,
-            )
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(header), &mut plain)
             .expect("seal");
         [&header[..], &plain, tag.as_ref()].concat()
     }
 }
 
 /// A client session on mpnet's record layer after a handshake with an
-/// in-memory rustls server (its tickets taken in), and the server's
-/// sealing key.
-fn records_pair() -> (TlsSession, PeerSealer) {
+/// in-memory rustls server (its tickets taken in), and the server's keys:
+/// the one it seals with and the one that opens the client's records.
+fn records_pair() -> (TlsSession, PeerKey, PeerKey) {
     use std::io::Read as _;
     let (client_config, server_config) = records_configs();
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
@@ -3159,37 +3209,46 @@ fn records_pair() -> (TlsSession, PeerSealer) {
     let secrets = server
         .dangerous_extract_secrets()
         .expect("the server's secrets");
-    let (seq, secrets) = secrets.tx;
-    let (alg, key, iv) = match &secrets {
-        rustls::ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
-            (&ring::aead::AES_128_GCM, key, iv)
-        }
-        rustls::ConnectionTrafficSecrets::Aes256Gcm { key, iv } => {
-            (&ring::aead::AES_256_GCM, key, iv)
-        }
-        rustls::ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-            (&ring::aead::CHACHA20_POLY1305, key, iv)
-        }
-        _ => panic!("a suite of TLS 1.3"),
-    };
-    let key = ring::aead::LessSafeKey::new(
-        ring::aead::UnboundKey::new(alg, key.as_ref()).expect("a key"),
-    );
-    let iv = iv.as_ref().try_into().expect("a 12-byte IV");
-    (client, PeerSealer { key, iv, seq })
+    (client, PeerKey::new(secrets.tx), PeerKey::new(secrets.rx))
 }
 
 /// `tls_records`: after a real TLS 1.3 handshake, the input describes what
 /// the server sends: records sealed with its real key (application data,
 /// any inner type and content, padding), raw bytes, `close_notify`; the
-/// first byte sets how the bytes are cut into reads. Checks: no panic; the
+/// first byte sets how the bytes are cut into reads; before them the client
+/// sends data cut as the next bytes say. Checks: what the client sends
+/// opens with the server's key as application-data records of at most
+/// 16 KiB, in order, with nothing lost; no panic; the
 /// plaintext read starts with the data of the well-formed records sent
 /// before anything else (all of it, and then the end the peer gave, when
 /// nothing else was sent); after an error every later call gives it again.
 pub fn tls_records(data: &[u8]) {
     let mut input = Input::new(data);
     let piece = usize::from(input.byte()) * 97 + 1;
-    let (mut session, mut peer) = records_pair();
+    let (mut session, mut peer, mut from_client) = records_pair();
+    // The client's side: pieces of data sealed, then opened by the peer.
+    let mut sent = Vec::new();
+    for _ in 0..usize::from(input.byte() % 4) {
+        let [a, b] = [input.byte(), input.byte()];
+        let len = usize::from(u16::from_be_bytes([a, b])) * 2;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        session.encrypt_all(&data).expect("the client seals");
+        sent.extend_from_slice(&data);
+    }
+    let wire_out = session.transmit().to_vec();
+    session.sent(wire_out.len());
+    let mut opened = Vec::new();
+    for record in from_client.open_all(&wire_out) {
+        let (typ, content) = record.expect("each client record opens with the server's key");
+        assert_eq!(typ, 23, "application data");
+        assert!(
+            content.len() <= 16_384,
+            "a record of {} bytes",
+            content.len()
+        );
+        opened.extend_from_slice(&content);
+    }
+    assert_eq!(opened, sent, "the client's data, whole and in order");
     let mut wire = Vec::new();
     // The data of the well-formed records before the first other thing.
     let mut sure = Vec::new();
