@@ -14,11 +14,12 @@
 //! What is checked, as rustls checks it: the record header (type, version,
 //! a body of at most [`MAX_CIPHERTEXT`] bytes), the AEAD tag, the inner
 //! content type and its padding (together at most [`MAX_FRAGMENT`] + 1
-//! bytes), at most 32 records with no content in a row, handshake messages (only `NewSessionTicket` and `KeyUpdate` come
-//! after the handshake; not interleaved with other records; a key update
-//! ends its record), alerts (`close_notify` ends the stream,
-//! `user_canceled` is ignored a few times, anything else is fatal), and a
-//! bound on key updates between two records of data.
+//! bytes), at most 32 records with no content in a row, handshake
+//! messages (only `NewSessionTicket` and `KeyUpdate` come after the
+//! handshake; not interleaved with other records; a key update ends its
+//! record), alerts (`close_notify` ends the stream, `user_canceled` is
+//! ignored a few times, anything else is fatal), and a bound on key
+//! updates between two records of data.
 //!
 //! The layer opens no socket and keeps no buffer of its own besides a
 //! handshake message that spans records.
