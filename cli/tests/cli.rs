@@ -28,6 +28,34 @@ fn mpnet_with_stdin(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("mpnet's output")
 }
 
+/// `mpnet --transport T --ca-file CA socket OPTS` with `script`'s lines as
+/// its whole stdin: its exit and its stdout's JSON lines.
+fn socket_session(
+    transport: &str,
+    ca_arg: &str,
+    opts: &str,
+    script: &[&str],
+) -> (Output, Vec<Value>) {
+    let mut input = script.join("\n");
+    input.push('\n');
+    let out = mpnet_with_stdin(
+        &[
+            "--transport",
+            transport,
+            "--ca-file",
+            ca_arg,
+            "socket",
+            opts,
+        ],
+        input.as_bytes(),
+    );
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    (out, lines)
+}
+
 fn json_out(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -475,7 +503,6 @@ fn the_tour_passes_on_both_transports() {
 
 #[test]
 fn socket_command_speaks_json_lines_on_both_transports() {
-    use std::io::Write;
     let Kit {
         _ca,
         server,
@@ -484,37 +511,20 @@ fn socket_command_speaks_json_lines_on_both_transports() {
     } = kit();
     for transport in ["blocking", "smol"] {
         let opts = format!(r#"{{"url":"{}"}}"#, server.ws_url("/ws"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
-            .args([
-                "--transport",
-                transport,
-                "--ca-file",
-                &ca_arg,
-                "socket",
-                &opts,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(
-            stdin,
-            r#"{{"send": {{"data": "你好 😀", "isBuffer": false}}}}"#
-        )
-        .unwrap();
-        writeln!(stdin, r#"{{"send": {{"data": "AAE=", "isBuffer": true}}}}"#).unwrap();
-        writeln!(stdin, r#"{{"send": {{"data": "%%", "isBuffer": true}}}}"#).unwrap();
-        // The two echoes arrive before the close.
-        writeln!(stdin, r#"{{"wait": {{"messages": 2}}}}"#).unwrap();
-        writeln!(stdin, r#"{{"close": {{"code": 4000, "reason": "done"}}}}"#).unwrap();
-        drop(stdin);
-        let out = child.wait_with_output().unwrap();
+        let (out, lines) = socket_session(
+            transport,
+            &ca_arg,
+            &opts,
+            &[
+                r#"{"send": {"data": "你好 😀", "isBuffer": false}}"#,
+                r#"{"send": {"data": "AAE=", "isBuffer": true}}"#,
+                r#"{"send": {"data": "%%", "isBuffer": true}}"#,
+                // The two echoes arrive before the close.
+                r#"{"wait": {"messages": 2}}"#,
+                r#"{"close": {"code": 4000, "reason": "done"}}"#,
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{transport}");
-        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         // The sendFail answers its command at once; the echoes come when
         // they come: compare the socket's own events apart from it.
         let (fails, events): (Vec<&Value>, Vec<&Value>) =
@@ -597,7 +607,6 @@ fn serve_cleans_up_its_ca_folder_when_stopped() {
 /// itself, so the session works the same as with the app socket.
 #[test]
 fn socket_command_with_multiple_true_on_both_transports() {
-    use std::io::Write;
     let Kit {
         _ca,
         server,
@@ -606,30 +615,17 @@ fn socket_command_with_multiple_true_on_both_transports() {
     } = kit();
     for transport in ["blocking", "smol"] {
         let opts = format!(r#"{{"url":"{}","multiple":true}}"#, server.ws_url("/ws"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mpnet"))
-            .args([
-                "--transport",
-                transport,
-                "--ca-file",
-                &ca_arg,
-                "socket",
-                &opts,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, r#"{{"send": {{"data": "one"}}}}"#).unwrap();
-        writeln!(stdin, r#"{{"wait": {{}}}}"#).unwrap();
-        writeln!(stdin, r#"{{"close": {{}}}}"#).unwrap();
-        drop(stdin);
-        let out = child.wait_with_output().unwrap();
+        let (out, lines) = socket_session(
+            transport,
+            &ca_arg,
+            &opts,
+            &[
+                r#"{"send": {"data": "one"}}"#,
+                r#"{"wait": {}}"#,
+                r#"{"close": {}}"#,
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{transport}");
-        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert_eq!(
             lines,
             vec![
@@ -656,32 +652,20 @@ fn socket_command_waits_for_messages_on_both_transports() {
     } = kit();
     for transport in ["blocking", "smol"] {
         let opts = format!(r#"{{"url":"{}"}}"#, server.ws_url("/ws"));
-        let script = [
-            r#"{"send": {"data": "one"}}"#,
-            r#"{"send": {"data": "two"}}"#,
-            r#"{"wait": {"messages": 2}}"#,
-            r#"{"wait": {"messages": 0}}"#,
-            r#"{"send": {"data": "three"}}"#,
-            r#"{"wait": {"messages": 2, "timeout": 300}}"#,
-            "",
-        ]
-        .join("\n");
-        let out = mpnet_with_stdin(
+        let (out, lines) = socket_session(
+            transport,
+            &ca_arg,
+            &opts,
             &[
-                "--transport",
-                transport,
-                "--ca-file",
-                &ca_arg,
-                "socket",
-                &opts,
+                r#"{"send": {"data": "one"}}"#,
+                r#"{"send": {"data": "two"}}"#,
+                r#"{"wait": {"messages": 2}}"#,
+                r#"{"wait": {"messages": 0}}"#,
+                r#"{"send": {"data": "three"}}"#,
+                r#"{"wait": {"messages": 2, "timeout": 300}}"#,
             ],
-            script.as_bytes(),
         );
         assert_eq!(out.status.code(), Some(0), "{transport}: {out:?}");
-        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert_eq!(
             lines,
             vec![
