@@ -108,8 +108,9 @@ enum Event {
 /// best-effort write.
 pub struct TlsSession {
     engine: Engine,
-    /// Whether TLS 1.3 traffic may move to mpnet's record layer (the
-    /// config allows secret extraction).
+    /// Whether TLS 1.3 traffic may still move to mpnet's record layer: the
+    /// config allows secret extraction, and rustls has read no record past
+    /// its handshake.
     may_take_over: bool,
     /// The most plaintext per record this side sends.
     max_fragment: usize,
@@ -133,7 +134,8 @@ pub struct TlsSession {
 
 /// Who seals and opens the records.
 enum Engine {
-    /// rustls: the handshake, and all of a TLS 1.2 session.
+    /// rustls: the handshake, and all of a session it keeps (TLS 1.2, a
+    /// config that keeps the secrets in, records read past the handshake).
     Rustls(Box<UnbufferedClientConnection>),
     /// TLS 1.3 traffic after the handshake.
     Records(Box<RecordLayer>),
