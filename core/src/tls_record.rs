@@ -283,15 +283,15 @@ impl RecordLayer {
         let record = &mut out[*end..*end + HEADER + len];
         let (header, rest) = record.split_at_mut(HEADER);
         let [hi, lo] = wire_len.to_be_bytes();
-        header.copy_from_slice(&[u8::from(ContentType::ApplicationData), 3, 3, hi, lo]);
+        let header_bytes = [u8::from(ContentType::ApplicationData), 3, 3, hi, lo];
+        header.copy_from_slice(&header_bytes);
         let (inner, tag) = rest.split_at_mut(body.len() + 1);
         inner[..body.len()].copy_from_slice(body);
         inner[body.len()] = u8::from(typ);
-        let aad = Aad::from([u8::from(ContentType::ApplicationData), 3, 3, hi, lo]);
         let sealed = self
             .tx
             .key
-            .seal_in_place_separate_tag(nonce, aad, inner)
+            .seal_in_place_separate_tag(nonce, Aad::from(header_bytes), inner)
             .map_err(|_| Error::EncryptError)?;
         tag.copy_from_slice(sealed.as_ref());
         *end += HEADER + len;
@@ -491,13 +491,10 @@ impl RecordLayer {
             }
             at += 4 + len;
         };
+        // What is kept is a partial header or the start of a message whose
+        // announced length passed the check above: at most
+        // MAX_HANDSHAKE_MESSAGE + 3 bytes.
         self.handshake.drain(..at.min(self.handshake.len()));
-        if self.handshake.len() > MAX_HANDSHAKE_MESSAGE + 4 {
-            return Err(RecordError::new(
-                InvalidMessage::HandshakePayloadTooLarge,
-                AlertDescription::DecodeError,
-            ));
-        }
         result
     }
 
